@@ -1,0 +1,82 @@
+//! Unit tests for the crate-private pieces: strict base64url and the JSON strictness pass.
+
+use crate::b64;
+use crate::json::{JsonViolation, check_object};
+
+#[test]
+fn base64url_refuses_every_alternative_encoding() {
+    assert_eq!(b64::decode(b"AQID"), Some(vec![1, 2, 3]));
+    assert_eq!(b64::decode(b"AQI"), Some(vec![1, 2]));
+    for bad in [
+        &b"AQI="[..],
+        b"AQ+D",
+        b"AQ/D",
+        b"AQ ID",
+        b"AQID\n",
+        b"AQJ",
+        b"A",
+    ] {
+        assert_eq!(b64::decode(bad), None, "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+#[test]
+fn json_duplicates_are_found_at_any_depth_and_through_escapes() {
+    assert_eq!(check_object(br#"{"a":1,"b":{"c":[1,{"d":2}]}}"#, 8), Ok(()));
+    let cases: [(&[u8], &str); 4] = [
+        (br#"{"a":1,"a":2}"#, "a"),
+        (br#"{"x":{"b":1,"b":1}}"#, "b"),
+        (br#"{"x":[{"c":1,"c":1}]}"#, "c"),
+        (br#"{"exp":1,"\u0065xp":2}"#, "exp"),
+    ];
+    for (doc, name) in cases {
+        assert_eq!(
+            check_object(doc, 8),
+            Err(JsonViolation::Duplicate(name.into()))
+        );
+    }
+}
+
+#[test]
+fn json_duplicates_in_large_objects_are_found() {
+    let mut doc = String::from("{");
+    for i in 0..100 {
+        doc.push_str(&format!("\"k{i}\":{i},"));
+    }
+    doc.push_str("\"k3\":0}");
+    assert_eq!(
+        check_object(doc.as_bytes(), 8),
+        Err(JsonViolation::Duplicate("k3".into()))
+    );
+}
+
+#[test]
+fn json_depth_counts_objects_and_arrays() {
+    assert_eq!(check_object(br#"{"a":{"b":{}}}"#, 3), Ok(()));
+    assert_eq!(
+        check_object(br#"{"a":{"b":{}}}"#, 2),
+        Err(JsonViolation::TooDeep)
+    );
+    assert_eq!(
+        check_object(br#"{"a":[[1]]}"#, 2),
+        Err(JsonViolation::TooDeep)
+    );
+}
+
+#[test]
+fn json_top_level_must_be_one_object() {
+    for doc in [
+        &b"[]"[..],
+        b"1",
+        b"\"s\"",
+        b"{} {}",
+        b"{",
+        b"",
+        b"{\"a\":1,}",
+    ] {
+        assert!(
+            matches!(check_object(doc, 8), Err(JsonViolation::Syntax(_))),
+            "{doc:?}"
+        );
+    }
+}
