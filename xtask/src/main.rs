@@ -1,2 +1,133 @@
-//! Project automation, run as `cargo xtask <command>`.
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
+//!
+//! Each command is a small function that runs cargo (or the project's own binaries) and reports
+//! what it did. There is no Makefile or scripts folder beside this.
+
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  demo            run the end-to-end demo (interim: the attest-core quickstart example)
+  test            run the whole test suite
+  bench           run the benchmarks and refresh docs/PERFORMANCE.md
+  tidy            formatting, clippy, layering and file-header checks, doc links
+  vectors [--check]
+                  regenerate testvectors/attest/vectors.json, or check it has not drifted
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(),
+        Some("test") => test(),
+        Some("bench") => bench(),
+        Some("tidy") => tidy(),
+        Some("vectors") => vectors(args.iter().any(|a| a == "--check")),
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown or missing command\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Runs `cargo <args>` in the workspace root; fails if it fails.
+fn cargo(args: &[&str]) -> Result<(), String> {
+    cargo_with_env(args, &[])
+}
+
+fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(cargo)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn demo() -> Result<(), String> {
+    cargo(&[
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "attest-core",
+        "--example",
+        "quickstart",
+    ])
+}
+
+fn test() -> Result<(), String> {
+    cargo(&["test", "--workspace"])
+}
+
+fn bench() -> Result<(), String> {
+    cargo(&["bench", "-p", "attest-core", "--bench", "core"])?;
+    let report = tidy::perf_report(&root())?;
+    tidy::replace_marked(&root().join("docs/PERFORMANCE.md"), "core", &report)?;
+    println!("{report}");
+    println!("updated docs/PERFORMANCE.md");
+    Ok(())
+}
+
+fn tidy() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "-p", "xtask"])?;
+    cargo_with_env(
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    vectors(true)
+}
+
+fn vectors(check: bool) -> Result<(), String> {
+    let mut args = vec![
+        "run",
+        "--quiet",
+        "-p",
+        "attest-core",
+        "--example",
+        "conformance",
+    ];
+    if check {
+        args.extend(["--", "--check"]);
+    }
+    cargo(&args)
+}
+
+#[cfg(test)]
+mod tests;

@@ -276,9 +276,9 @@ pub(crate) enum ClaimsError {
 }
 
 /// Parses a claim set, naming the claim at fault on failure.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Claims, ClaimsError> {
+pub(crate) fn parse(text: &str) -> Result<Claims, ClaimsError> {
     let fault = Cell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let parsed = ClaimsSeed { fault: &fault }
         .deserialize(&mut de)
         .and_then(|c| de.end().map(|()| c));

@@ -110,8 +110,8 @@ pub fn decode_unverified<'t>(
 pub fn decode_json(token: &str) -> Result<(Value, Value), VerifyError> {
     let [header_b64, payload_b64, _] = split(token, Policy::DEFAULT_MAX_TOKEN_BYTES)?;
     let depth = Policy::DEFAULT_MAX_JSON_DEPTH;
-    let as_value = |bytes: Vec<u8>, part| {
-        serde_json::from_slice(&bytes).map_err(|e| VerifyError::Json {
+    let as_value = |text: String, part| {
+        serde_json::from_str(&text).map_err(|e| VerifyError::Json {
             part,
             detail: e.to_string(),
         })
@@ -147,9 +147,15 @@ fn split(token: &str, max_bytes: usize) -> Result<[&str; 3], VerifyError> {
     }
 }
 
-fn decode_json_part(b64: &str, part: Part, max_depth: usize) -> Result<Vec<u8>, VerifyError> {
+/// Decodes a segment and checks it is strict JSON. UTF-8 is validated once, here, so the
+/// parsers after it read a `&str` without validating every string again.
+fn decode_json_part(b64: &str, part: Part, max_depth: usize) -> Result<String, VerifyError> {
     let bytes = b64::decode(b64.as_bytes()).ok_or(VerifyError::Base64(part))?;
-    json::check_object(&bytes, max_depth).map_err(|v| match v {
+    let text = String::from_utf8(bytes).map_err(|e| VerifyError::Json {
+        part,
+        detail: e.to_string(),
+    })?;
+    json::check_object(&text, max_depth).map_err(|v| match v {
         JsonViolation::Syntax(detail) => VerifyError::Json { part, detail },
         JsonViolation::Duplicate(name) => VerifyError::DuplicateMember { part, name },
         JsonViolation::TooDeep => VerifyError::TooDeep {
@@ -157,14 +163,14 @@ fn decode_json_part(b64: &str, part: Part, max_depth: usize) -> Result<Vec<u8>, 
             max: max_depth,
         },
     })?;
-    Ok(bytes)
+    Ok(text)
 }
 
 /// Parses the header: only `alg`, `typ` and `kid` may appear, each a string, and each must
 /// satisfy the policy.
-fn parse_header(bytes: &[u8], policy: &Policy) -> Result<Header, VerifyError> {
+fn parse_header(text: &str, policy: &Policy) -> Result<Header, VerifyError> {
     let fault = RefCell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let raw = HeaderSeed { fault: &fault }.deserialize(&mut de);
     let (alg, typ, kid) = match (raw, fault.into_inner()) {
         (_, Some(fault)) => return Err(fault),

@@ -24,11 +24,11 @@ pub(crate) enum JsonViolation {
     TooDeep,
 }
 
-/// Checks that `bytes` is one JSON object with unique member names at every level and at most
+/// Checks that `text` is one JSON object with unique member names at every level and at most
 /// `max_depth` levels of nesting (the top object is level 1).
-pub(crate) fn check_object(bytes: &[u8], max_depth: usize) -> Result<(), JsonViolation> {
+pub(crate) fn check_object(text: &str, max_depth: usize) -> Result<(), JsonViolation> {
     let found = RefCell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let seed = Strict {
         depth_left: max_depth,
         found: &found,

@@ -71,8 +71,7 @@ impl Jwk {
 
     /// Parses one JWK from JSON.
     pub fn from_json(json: &str) -> Result<Jwk, KeyError> {
-        crate::json::check_object(json.as_bytes(), 4)
-            .map_err(|v| KeyError::Json(format!("{v:?}")))?;
+        crate::json::check_object(json, 4).map_err(|v| KeyError::Json(format!("{v:?}")))?;
         serde_json::from_str(json).map_err(|e| KeyError::Json(e.to_string()))
     }
 

@@ -66,13 +66,14 @@ impl KeySet {
                 max: limits.max_body_bytes,
             });
         }
+        let body = std::str::from_utf8(body).map_err(|e| JwksError::Json(e.to_string()))?;
         crate::json::check_object(body, MAX_DEPTH).map_err(|v| match v {
             crate::json::JsonViolation::Syntax(s) => JwksError::Json(s),
             crate::json::JsonViolation::Duplicate(name) => JwksError::DuplicateMember(name),
             crate::json::JsonViolation::TooDeep => JwksError::TooDeep,
         })?;
         let mut doc: Map<String, Value> =
-            serde_json::from_slice(body).map_err(|e| JwksError::Json(e.to_string()))?;
+            serde_json::from_str(body).map_err(|e| JwksError::Json(e.to_string()))?;
         let Some(Value::Array(entries)) = doc.remove("keys") else {
             return Err(JwksError::Json("`keys` must be an array".into()));
         };

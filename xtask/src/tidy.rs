@@ -1,0 +1,239 @@
+//! Checks on the workspace itself: crate layering, pure-core dependencies, file headers, and the
+//! benchmark report written into docs/PERFORMANCE.md.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The layer of each workspace crate. A crate may depend (normal or build dependency) only on
+/// crates of a strictly lower layer. A crate missing here fails the check, so that a new crate
+/// must be placed deliberately.
+pub(crate) const LAYERS: &[(&str, u8)] = &[
+    ("attest-core", 0),
+    ("attest-protocol", 1),
+    ("attest-observe", 1),
+    ("attest-jwks", 2),
+    ("attest-cache", 2),
+    ("attest-testkit", 3),
+    ("attest-mcp-server", 4),
+    ("attest-mcp-client", 4),
+    ("attest-cli", 5),
+];
+
+/// Crates that must never appear among attest-core's normal dependencies, even transitively:
+/// the core does no I/O and no async.
+pub(crate) const FORBIDDEN_IN_CORE: &[&str] = &[
+    "tokio",
+    "hyper",
+    "hyper-util",
+    "reqwest",
+    "redis",
+    "deadpool-redis",
+    "rmcp",
+    "mio",
+];
+
+/// `cargo metadata` for the workspace.
+pub(crate) fn metadata(root: &Path) -> Result<Value, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))
+}
+
+/// Violations of the layering rule, as sentences.
+pub(crate) fn layering_violations(meta: &Value) -> Vec<String> {
+    let layers: BTreeMap<&str, u8> = LAYERS.iter().copied().collect();
+    let mut violations = Vec::new();
+    for package in workspace_packages(meta) {
+        let name = package["name"].as_str().unwrap_or_default();
+        if name == "xtask" {
+            continue;
+        }
+        let Some(&layer) = layers.get(name) else {
+            violations.push(format!("{name} has no layer in xtask/src/tidy.rs LAYERS"));
+            continue;
+        };
+        for dep in package["dependencies"].as_array().into_iter().flatten() {
+            let dep_name = dep["name"].as_str().unwrap_or_default();
+            let is_dev = dep["kind"].as_str() == Some("dev");
+            match layers.get(dep_name) {
+                Some(&dep_layer) if !is_dev && dep_layer >= layer => violations.push(format!(
+                    "{name} (layer {layer}) depends on {dep_name} (layer {dep_layer}): dependencies must point down"
+                )),
+                _ => {}
+            }
+        }
+    }
+    violations
+}
+
+/// The names of every package that `root` reaches through normal dependencies.
+pub(crate) fn normal_closure(meta: &Value, root: &str) -> BTreeSet<String> {
+    let nodes: BTreeMap<&str, &Value> = meta["resolve"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| Some((n["id"].as_str()?, n)))
+        .collect();
+    let names: BTreeMap<&str, &str> = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
+        .collect();
+    let Some(start) = names.iter().find(|(_, n)| **n == root).map(|(id, _)| *id) else {
+        return BTreeSet::new();
+    };
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![start];
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        for dep in nodes
+            .get(id)
+            .and_then(|n| n["deps"].as_array())
+            .into_iter()
+            .flatten()
+        {
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].is_null());
+            if normal && let Some(pkg) = dep["pkg"].as_str() {
+                stack.push(pkg);
+            }
+        }
+    }
+    seen.into_iter()
+        .filter_map(|id| names.get(id).map(|n| (*n).to_owned()))
+        .collect()
+}
+
+fn workspace_packages(meta: &Value) -> impl Iterator<Item = &Value> {
+    let members: BTreeSet<&str> = meta["workspace_members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(move |p| p["id"].as_str().is_some_and(|id| members.contains(id)))
+}
+
+/// Rust files under `dir` (recursively), skipping `target`.
+pub(crate) fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The benchmark table for docs/PERFORMANCE.md, from criterion's saved estimates.
+pub(crate) fn perf_report(root: &Path) -> Result<String, String> {
+    let mean = |id: &str| -> Result<f64, String> {
+        let path = root
+            .join("target/criterion/core")
+            .join(id)
+            .join("new/estimates.json");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        v["mean"]["point_estimate"]
+            .as_f64()
+            .map(|ns| ns / 1000.0)
+            .ok_or_else(|| format!("{}: no mean", path.display()))
+    };
+    let ids = [
+        (
+            "floor_sign",
+            "ed25519-dalek `sign` of the token's signing input (floor)",
+        ),
+        (
+            "floor_verify_strict",
+            "ed25519-dalek `verify_strict` of the same input (floor)",
+        ),
+        ("floor_sign_verify", "floor: sign + `verify_strict`"),
+        (
+            "encode",
+            "attest-core `encode` (serialize + base64url + sign)",
+        ),
+        (
+            "create",
+            "attest-core `TokenBuilder::sign` (claims, UUID jti, encode)",
+        ),
+        (
+            "parse",
+            "attest-core `dangerous::decode_unverified` (structure, header, claims JSON)",
+        ),
+        (
+            "verify",
+            "attest-core `verify` (parse + key lookup + strict signature + claims)",
+        ),
+        ("create_verify", "attest-core create + verify"),
+    ];
+    let mut out = String::from("| benchmark | what | µs/op | ops/s |\n|---|---|---:|---:|\n");
+    let mut means = BTreeMap::new();
+    for (id, what) in ids {
+        let us = mean(id)?;
+        means.insert(id, us);
+        out.push_str(&format!(
+            "| `core/{id}` | {what} | {us:.2} | {:.0} |\n",
+            1e6 / us
+        ));
+    }
+    let ratio = |a: &str, b: &str| means[a] / means[b];
+    out.push_str(&format!(
+        "\n**Ratios (same run):** create ÷ sign = **{:.3}**, verify ÷ verify_strict = **{:.3}**, \
+         create+verify ÷ floor sign+verify = **{:.3}** (target ≤ 1.10).\n",
+        ratio("create", "floor_sign"),
+        ratio("verify", "floor_verify_strict"),
+        ratio("create_verify", "floor_sign_verify"),
+    ));
+    Ok(out)
+}
+
+/// Replaces the text between `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->`.
+pub(crate) fn replace_marked(path: &Path, name: &str, body: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (start, end) = (
+        format!("<!-- bench:{name}:start -->"),
+        format!("<!-- bench:{name}:end -->"),
+    );
+    let (Some(a), Some(b)) = (text.find(&start), text.find(&end)) else {
+        return Err(format!(
+            "{} lacks the {start} / {end} markers",
+            path.display()
+        ));
+    };
+    let head = text.get(..a + start.len()).unwrap_or_default();
+    let tail = text.get(b..).unwrap_or_default();
+    std::fs::write(path, format!("{head}\n{body}{tail}"))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
