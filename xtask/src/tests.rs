@@ -43,15 +43,7 @@ fn layering_check_catches_an_upward_dependency() {
 
 #[test]
 fn every_rust_file_starts_with_a_module_doc_line() {
-    let mut missing = Vec::new();
-    for dir in ["crates", "xtask"] {
-        for file in tidy::rust_files(&root().join(dir)) {
-            let text = std::fs::read_to_string(&file).unwrap();
-            if !text.starts_with("//!") {
-                missing.push(file.display().to_string());
-            }
-        }
-    }
+    let missing = tidy::files_without_header(&root());
     assert!(
         missing.is_empty(),
         "files without a leading `//!` line:\n{}",

@@ -35,6 +35,39 @@ pub(crate) const FORBIDDEN_IN_CORE: &[&str] = &[
     "mio",
 ];
 
+/// Every workspace rule at once: layering, attest-core's closure, file headers.
+pub(crate) fn check_workspace(root: &Path) -> Result<(), String> {
+    let meta = metadata(root)?;
+    let mut problems = layering_violations(&meta);
+    let closure = normal_closure(&meta, "attest-core");
+    problems.extend(
+        FORBIDDEN_IN_CORE
+            .iter()
+            .filter(|f| closure.contains(**f))
+            .map(|f| format!("attest-core depends on {f}: the core must stay free of I/O")),
+    );
+    problems.extend(
+        files_without_header(root)
+            .into_iter()
+            .map(|f| format!("{f} lacks a leading `//!` line")),
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// Rust files in `crates/` and `xtask/` that do not start with a `//!` line.
+pub(crate) fn files_without_header(root: &Path) -> Vec<String> {
+    ["crates", "xtask"]
+        .iter()
+        .flat_map(|dir| rust_files(&root.join(dir)))
+        .filter(|file| !std::fs::read_to_string(file).is_ok_and(|t| t.starts_with("//!")))
+        .map(|file| file.display().to_string())
+        .collect()
+}
+
 /// `cargo metadata` for the workspace.
 pub(crate) fn metadata(root: &Path) -> Result<Value, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -226,14 +259,9 @@ pub(crate) fn replace_marked(path: &Path, name: &str, body: &str) -> Result<(), 
         format!("<!-- bench:{name}:start -->"),
         format!("<!-- bench:{name}:end -->"),
     );
-    let (Some(a), Some(b)) = (text.find(&start), text.find(&end)) else {
-        return Err(format!(
-            "{} lacks the {start} / {end} markers",
-            path.display()
-        ));
-    };
-    let head = text.get(..a + start.len()).unwrap_or_default();
-    let tail = text.get(b..).unwrap_or_default();
-    std::fs::write(path, format!("{head}\n{body}{tail}"))
+    let missing = || format!("{} lacks the {start} / {end} markers", path.display());
+    let (head, rest) = text.split_once(&start).ok_or_else(missing)?;
+    let (_, tail) = rest.split_once(&end).ok_or_else(missing)?;
+    std::fs::write(path, format!("{head}{start}\n{body}{end}{tail}"))
         .map_err(|e| format!("{}: {e}", path.display()))
 }
