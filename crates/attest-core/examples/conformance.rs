@@ -8,11 +8,15 @@
 //! byte-identical on every run. Negative cases are mostly *validly signed* tokens with hostile
 //! structure: a verifier must reject them for the stated reason, not merely for a bad signature.
 
+// A generator over fixed data: `serde_json::Value` indexing returns Null instead of panicking,
+// and the byte arithmetic below works on values known to fit.
+#![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use std::process::ExitCode;
 
 use attest_core::{
-    AgentIdentity, AgentIntegrity, AttestationMetadata, IntegrityHash, KeySet, Policy, SigningKey,
-    TokenBuilder, TrustStore, UnixTime, verify,
+    AgentIdentity, AgentIntegrity, AttestationMetadata, Confirmation, IntegrityHash, KeySet,
+    Policy, SigningKey, TokenBuilder, TrustStore, UnixTime, verify,
 };
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -113,6 +117,11 @@ fn unreachable<E: std::fmt::Display>(e: E) -> ! {
     std::process::exit(2)
 }
 
+/// The agent's own key, for `cnf`.
+fn agent_key() -> SigningKey {
+    SigningKey::from_seed(&[0x77; 32], "agent-key").unwrap_or_else(|e| unreachable(e))
+}
+
 fn rng() -> ChaCha20Rng {
     ChaCha20Rng::from_seed([0x5a; 32])
 }
@@ -211,6 +220,15 @@ fn valid_cases(f: &Fixture) -> Vec<Case> {
                     .not_before(now)
                     .extra_claim("org_unit", json!("research")),
             ),
+        ),
+        case(
+            "valid_confirmation_key",
+            "cnf carries the agent's public key and its RFC 7638 thumbprint",
+            sign(builder().confirmation(Confirmation {
+                jwk: Some(agent_key().to_public_jwk()),
+                jkt: Some(agent_key().public_key().thumbprint()),
+                ..Confirmation::default()
+            })),
         ),
         case(
             "valid_alg_ed25519",
@@ -693,6 +711,9 @@ fn invalid_cases(f: &Fixture) -> Vec<Case> {
             "safety_level outside the enumeration",
             f.with_claims(|c| c["attestation_metadata"]["safety_level"] = json!("maximum")),
         ),
+        case("sub_empty", "an empty sub", f.with_claims(|c| c["sub"] = json!(""))),
+        case("cnf_private_key", "cnf.jwk carries the agent's private key", f.with_claims(|c| c["cnf"] = json!({"jwk": agent_key().to_private_jwk()}))),
+        case("cnf_jkt_mismatch", "cnf.jwk and cnf.jkt name different keys", f.with_claims(|c| c["cnf"] = json!({"jwk": agent_key().to_public_jwk(), "jkt": f.key.public_key().thumbprint()}))),
         case(
             "version_unsupported",
             "attestation_version 9.9.9",

@@ -18,7 +18,7 @@ pub const ATTESTATION_VERSION: &str = "0.1.0";
 ///
 /// Claims this crate does not know are kept in [`Claims::extra`], never dropped, and are
 /// written back in name order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Claims {
     /// Issuer URL.
     pub iss: String,
@@ -31,23 +31,78 @@ pub struct Claims {
     /// Expires at, seconds since the epoch.
     pub exp: u64,
     /// Not before, seconds since the epoch.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
     /// Unique token id (a UUID v4 when minted by this crate).
     pub jti: String,
     /// Who the agent is.
     pub agent_identity: AgentIdentity,
     /// Hashes of the agent's configuration.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_integrity: Option<AgentIntegrity>,
     /// What kind of attestation this is.
     pub attestation_metadata: AttestationMetadata,
     /// Confirmation key (RFC 7800), for proof of possession.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
     /// Claims not named above.
-    #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+/// A borrowed view of a claim set, the one place that defines how claims serialize: the defined
+/// claims in a fixed order, then extension claims by name. [`Claims`] and the token builder both
+/// serialize through it, so equal claims always give equal bytes.
+#[derive(Serialize)]
+pub(crate) struct ClaimsRef<'a> {
+    pub(crate) iss: &'a str,
+    pub(crate) sub: &'a str,
+    pub(crate) aud: AudienceRef<'a>,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) nbf: Option<u64>,
+    pub(crate) jti: &'a str,
+    pub(crate) agent_identity: &'a AgentIdentity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) agent_integrity: Option<&'a AgentIntegrity>,
+    pub(crate) attestation_metadata: &'a AttestationMetadata,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cnf: Option<&'a Confirmation>,
+    #[serde(flatten)]
+    pub(crate) extra: &'a BTreeMap<String, Value>,
+}
+
+/// `aud` as borrowed: a string for one audience, an array for several.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum AudienceRef<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+impl<'a> From<&'a Claims> for ClaimsRef<'a> {
+    fn from(c: &'a Claims) -> Self {
+        ClaimsRef {
+            iss: &c.iss,
+            sub: &c.sub,
+            aud: match &c.aud {
+                Audience::One(one) => AudienceRef::One(one),
+                Audience::Many(many) => AudienceRef::Many(many),
+            },
+            iat: c.iat,
+            exp: c.exp,
+            nbf: c.nbf,
+            jti: &c.jti,
+            agent_identity: &c.agent_identity,
+            agent_integrity: c.agent_integrity.as_ref(),
+            attestation_metadata: &c.attestation_metadata,
+            cnf: c.cnf.as_ref(),
+            extra: &c.extra,
+        }
+    }
+}
+
+impl Serialize for Claims {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ClaimsRef::from(self).serialize(s)
+    }
 }
 
 impl Claims {

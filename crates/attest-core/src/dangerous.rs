@@ -79,9 +79,15 @@ pub fn decode_unverified<'t>(
     policy: &Policy,
 ) -> Result<UnverifiedToken<'t>, VerifyError> {
     let [header_b64, payload_b64, signature_b64] = split(token, policy.max_token_bytes)?;
-    let header = decode_json_part(header_b64, Part::Header, policy.max_json_depth)?;
-    let header = parse_header(&header, policy)?;
-    let payload = decode_json_part(payload_b64, Part::Payload, policy.max_json_depth)?;
+    // Structure first: all three segments must be strict base64url before any is interpreted.
+    let header = decode_segment(header_b64, Part::Header)?;
+    let payload = decode_segment(payload_b64, Part::Payload)?;
+    let signature = decode_segment(signature_b64, Part::Signature)?;
+    let header = parse_header(
+        &strict_json(header, Part::Header, policy.max_json_depth)?,
+        policy,
+    )?;
+    let payload = strict_json(payload, Part::Payload, policy.max_json_depth)?;
     let claims = claims::parse(&payload).map_err(|e| match e {
         ClaimsError::Json(detail) => VerifyError::Json {
             part: Part::Payload,
@@ -90,8 +96,6 @@ pub fn decode_unverified<'t>(
         ClaimsError::Invalid(claim) => VerifyError::InvalidClaim(claim),
         ClaimsError::Missing(claim) => VerifyError::MissingClaim(claim.to_owned()),
     })?;
-    let signature =
-        b64::decode(signature_b64.as_bytes()).ok_or(VerifyError::Base64(Part::Signature))?;
     let signature: [u8; 64] = signature
         .try_into()
         .map_err(|s: Vec<u8>| VerifyError::SignatureLength(s.len()))?;
@@ -116,14 +120,10 @@ pub fn decode_json(token: &str) -> Result<(Value, Value), VerifyError> {
             detail: e.to_string(),
         })
     };
-    let header = as_value(
-        decode_json_part(header_b64, Part::Header, depth)?,
-        Part::Header,
-    )?;
-    let claims = as_value(
-        decode_json_part(payload_b64, Part::Payload, depth)?,
-        Part::Payload,
-    )?;
+    let header = decode_segment(header_b64, Part::Header)?;
+    let payload = decode_segment(payload_b64, Part::Payload)?;
+    let header = as_value(strict_json(header, Part::Header, depth)?, Part::Header)?;
+    let claims = as_value(strict_json(payload, Part::Payload, depth)?, Part::Payload)?;
     Ok((header, claims))
 }
 
@@ -147,10 +147,13 @@ fn split(token: &str, max_bytes: usize) -> Result<[&str; 3], VerifyError> {
     }
 }
 
-/// Decodes a segment and checks it is strict JSON. UTF-8 is validated once, here, so the
-/// parsers after it read a `&str` without validating every string again.
-fn decode_json_part(b64: &str, part: Part, max_depth: usize) -> Result<String, VerifyError> {
-    let bytes = b64::decode(b64.as_bytes()).ok_or(VerifyError::Base64(part))?;
+fn decode_segment(b64: &str, part: Part) -> Result<Vec<u8>, VerifyError> {
+    b64::decode(b64.as_bytes()).ok_or(VerifyError::Base64(part))
+}
+
+/// Checks that a decoded segment is strict JSON. UTF-8 is validated once, here, so the parsers
+/// after it read a `&str` without validating every string again.
+fn strict_json(bytes: Vec<u8>, part: Part, max_depth: usize) -> Result<String, VerifyError> {
     let text = String::from_utf8(bytes).map_err(|e| VerifyError::Json {
         part,
         detail: e.to_string(),

@@ -111,7 +111,12 @@ impl Jwk {
         }
         if let Some(ops) = &self.key_ops {
             let allowed = |op: &String| op == "verify" || (private && op == "sign");
-            if ops.is_empty() || !ops.iter().all(allowed) {
+            // RFC 7517 §4.3: no duplicate values.
+            let unique = ops
+                .iter()
+                .enumerate()
+                .all(|(i, op)| !ops.iter().skip(i.saturating_add(1)).any(|o| o == op));
+            if ops.is_empty() || !unique || !ops.iter().all(allowed) {
                 return Err(KeyError::WrongKeyOps(ops.clone()));
             }
         }

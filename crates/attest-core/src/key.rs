@@ -260,10 +260,17 @@ impl SigningKey {
         Ok(Self::from_dalek(key, Some(kid)))
     }
 
-    /// Exports as a PKCS#8 PEM document. Handle with care.
+    /// Exports as a PKCS#8 v1 PEM document (RFC 8410 §7: the seed only, as `openssl genpkey`
+    /// writes it). Handle with care.
+    ///
+    /// v1, not v2 with the public key embedded: OpenSSL 3 and the tools built on it refuse v2
+    /// Ed25519 documents, and the public key is derived from the seed anyway.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
-        self.key
-            .to_pkcs8_pem(LineEnding::LF)
+        let v1 = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.key.to_bytes(),
+            public_key: None,
+        };
+        v1.to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| KeyError::Pem(e.to_string()))
     }
 }

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::b64;
 use crate::claims::{
-    AgentIdentity, AgentIntegrity, AttestationMetadata, Audience, Claims, Confirmation,
+    AgentIdentity, AgentIntegrity, AttestationMetadata, Audience, AudienceRef, Claims, ClaimsRef,
+    Confirmation,
 };
 use crate::error::BuildError;
 use crate::key::SigningKey;
@@ -143,14 +144,49 @@ impl TokenBuilder {
 
     /// The claims this builder would sign at `now`, with a fresh UUID v4 `jti` from `rng`.
     pub fn build_claims<R: CryptoRng + ?Sized>(
-        self,
+        &self,
         now: UnixTime,
         rng: &mut R,
     ) -> Result<Claims, BuildError> {
-        let aud = match <[String; 1]>::try_from(self.aud) {
-            Ok([one]) => Audience::One(one),
-            Err(many) if many.is_empty() => return Err(BuildError::Missing("audience")),
-            Err(many) => Audience::Many(many),
+        let jti = uuid_v4(rng);
+        let view = self.view(now, &jti)?;
+        Ok(Claims {
+            iss: self.iss.clone(),
+            sub: self.sub.clone(),
+            aud: match view.aud {
+                AudienceRef::One(one) => Audience::One(one.to_owned()),
+                AudienceRef::Many(many) => Audience::Many(many.to_vec()),
+            },
+            iat: view.iat,
+            exp: view.exp,
+            nbf: view.nbf,
+            jti: jti.clone(),
+            agent_identity: view.agent_identity.clone(),
+            agent_integrity: self.integrity.clone(),
+            attestation_metadata: view.attestation_metadata.clone(),
+            cnf: self.cnf.clone(),
+            extra: self.extra.clone(),
+        })
+    }
+
+    /// Signs the claims at `now` with `key`, with a fresh UUID v4 `jti` from `rng`. The builder
+    /// is not consumed: an issuer keeps one per agent and signs from it repeatedly.
+    pub fn sign<R: CryptoRng + ?Sized>(
+        &self,
+        key: &SigningKey,
+        now: UnixTime,
+        rng: &mut R,
+    ) -> Result<String, BuildError> {
+        let jti = uuid_v4(rng);
+        encode_view(key, &self.view(now, &jti)?, self.typ)
+    }
+
+    /// The claims at `now` as a borrowed view, checked for completeness.
+    fn view<'a>(&'a self, now: UnixTime, jti: &'a str) -> Result<ClaimsRef<'a>, BuildError> {
+        let aud = match self.aud.as_slice() {
+            [] => return Err(BuildError::Missing("audience")),
+            [one] => AudienceRef::One(one),
+            many => AudienceRef::Many(many),
         };
         if self.lifetime_secs == 0 {
             return Err(BuildError::Lifetime);
@@ -159,34 +195,26 @@ impl TokenBuilder {
             .as_secs()
             .checked_add(self.lifetime_secs)
             .ok_or(BuildError::Lifetime)?;
-        Ok(Claims {
-            iss: self.iss,
-            sub: self.sub,
+        Ok(ClaimsRef {
+            iss: &self.iss,
+            sub: &self.sub,
             aud,
             iat: now.as_secs(),
             exp,
             nbf: self.not_before.map(UnixTime::as_secs),
-            jti: uuid_v4(rng),
-            agent_identity: self.identity.ok_or(BuildError::Missing("agent_identity"))?,
-            agent_integrity: self.integrity,
+            jti,
+            agent_identity: self
+                .identity
+                .as_ref()
+                .ok_or(BuildError::Missing("agent_identity"))?,
+            agent_integrity: self.integrity.as_ref(),
             attestation_metadata: self
                 .metadata
+                .as_ref()
                 .ok_or(BuildError::Missing("attestation_metadata"))?,
-            cnf: self.cnf,
-            extra: self.extra,
+            cnf: self.cnf.as_ref(),
+            extra: &self.extra,
         })
-    }
-
-    /// Builds the claims and signs them with `key`.
-    pub fn sign<R: CryptoRng + ?Sized>(
-        self,
-        key: &SigningKey,
-        now: UnixTime,
-        rng: &mut R,
-    ) -> Result<String, BuildError> {
-        let typ = self.typ;
-        let claims = self.build_claims(now, rng)?;
-        encode(key, &claims, typ)
     }
 }
 
@@ -195,6 +223,14 @@ impl TokenBuilder {
 /// Refuses claims whose extension members reuse a defined name, since that would write a
 /// duplicate member that every strict verifier rejects.
 pub fn encode(key: &SigningKey, claims: &Claims, typ: TokenType) -> Result<String, BuildError> {
+    encode_view(key, &ClaimsRef::from(claims), typ)
+}
+
+fn encode_view(
+    key: &SigningKey,
+    claims: &ClaimsRef<'_>,
+    typ: TokenType,
+) -> Result<String, BuildError> {
     check_extensions(claims)?;
     let header = Header {
         alg: "EdDSA".into(),
@@ -203,7 +239,7 @@ pub fn encode(key: &SigningKey, claims: &Claims, typ: TokenType) -> Result<Strin
     };
     let header = serde_json::to_vec(&header).map_err(|e| BuildError::Serialize(e.to_string()))?;
     let claims = serde_json::to_vec(claims).map_err(|e| BuildError::Serialize(e.to_string()))?;
-    // Base64url is 4/3 of the input; 88 more bytes hold two dots and the signature.
+    // Base64url is 4/3 of the input; 90 more bytes hold two dots and the signature.
     let capacity = header.len().saturating_add(claims.len()).saturating_mul(4) / 3;
     let mut token = String::with_capacity(capacity.saturating_add(90));
     b64::encode_into(&header, &mut token);
@@ -229,9 +265,9 @@ const CLAIM_NAMES: &[&str] = &[
     "cnf",
 ];
 
-fn check_extensions(claims: &Claims) -> Result<(), BuildError> {
+fn check_extensions(claims: &ClaimsRef<'_>) -> Result<(), BuildError> {
     let nested: [(&BTreeMap<String, Value>, &[&str]); 5] = [
-        (&claims.extra, CLAIM_NAMES),
+        (claims.extra, CLAIM_NAMES),
         (
             &claims.agent_identity.extra,
             &["model_family", "model_version", "provider", "deployment_id"],
@@ -246,13 +282,10 @@ fn check_extensions(claims: &Claims) -> Result<(), BuildError> {
             ],
         ),
         (
-            claims.agent_integrity.as_ref().map_or(&EMPTY, |i| &i.extra),
+            claims.agent_integrity.map_or(&EMPTY, |i| &i.extra),
             &["config_hash", "system_prompt_hash"],
         ),
-        (
-            claims.cnf.as_ref().map_or(&EMPTY, |c| &c.extra),
-            &["jwk", "jkt"],
-        ),
+        (claims.cnf.map_or(&EMPTY, |c| &c.extra), &["jwk", "jkt"]),
     ];
     for (extra, names) in nested {
         if let Some(name) = names.iter().find(|n| extra.contains_key(**n)) {

@@ -115,6 +115,9 @@ fn check_claims(claims: &Claims, policy: &Policy, now: UnixTime) -> Result<(), V
             "attestation_metadata.attestation_version",
         ));
     }
+    if claims.sub.is_empty() {
+        return Err(VerifyError::InvalidClaim("sub"));
+    }
     if claims.jti.is_empty() {
         return Err(VerifyError::InvalidClaim("jti"));
     }
@@ -126,6 +129,7 @@ fn check_claims(claims: &Claims, policy: &Policy, now: UnixTime) -> Result<(), V
     }
     check_times(claims, policy, now.as_secs())?;
     check_audience(claims, policy)?;
+    check_confirmation(claims)?;
     if let Some(missing) = policy.required_claims.iter().find(|c| !claims.has(c)) {
         return Err(VerifyError::MissingClaim(missing.clone()));
     }
@@ -157,6 +161,33 @@ fn check_times(claims: &Claims, policy: &Policy, now: u64) -> Result<(), VerifyE
         });
     }
     Ok(())
+}
+
+/// `cnf` (RFC 7800) names the agent's own key. It must be a usable Ed25519 public key: a leaked
+/// private key or a weak key there would make proof of possession meaningless.
+fn check_confirmation(claims: &Claims) -> Result<(), VerifyError> {
+    let Some(cnf) = &claims.cnf else {
+        return Ok(());
+    };
+    let key = match &cnf.jwk {
+        Some(jwk) => {
+            Some(PublicKey::from_jwk(jwk).map_err(|_| VerifyError::InvalidClaim("cnf.jwk"))?)
+        }
+        None => None,
+    };
+    match (&cnf.jkt, key) {
+        (None, None) => Err(VerifyError::InvalidClaim("cnf")),
+        (Some(jkt), key) => {
+            let well_formed = jkt.len() == 43 && crate::b64::decode(jkt.as_bytes()).is_some();
+            let matches = key.is_none_or(|k| k.thumbprint() == *jkt);
+            if well_formed && matches {
+                Ok(())
+            } else {
+                Err(VerifyError::InvalidClaim("cnf.jkt"))
+            }
+        }
+        (None, Some(_)) => Ok(()),
+    }
 }
 
 fn check_audience(claims: &Claims, policy: &Policy) -> Result<(), VerifyError> {

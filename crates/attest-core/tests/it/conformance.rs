@@ -36,7 +36,7 @@ fn load() -> (Value, TrustStore, Policy, UnixTime) {
 fn valid_vectors_verify_and_yield_their_claims() {
     let (doc, trust, policy, now) = load();
     let cases = doc["valid"].as_array().unwrap();
-    assert_eq!(cases.len(), 5);
+    assert_eq!(cases.len(), 6);
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let verified = verify(case["token"].as_str().unwrap(), &trust, &policy, now)
