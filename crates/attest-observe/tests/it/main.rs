@@ -1,0 +1,9 @@
+//! Integration tests for attest-observe: one binary, one module per concern.
+
+// Marks the whole binary as test code, so clippy's test allowances (clippy.toml) cover the
+// shared helpers too, not only `#[test]` functions.
+#![cfg(test)]
+
+mod common;
+mod metrics;
+mod spans;

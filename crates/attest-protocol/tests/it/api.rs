@@ -1,0 +1,147 @@
+//! The public API beyond the fixtures: constructors, trust-level order, redaction, and the
+//! precedence between carriers.
+
+use attest_protocol::{
+    Carrier, Carriers, ClientAttestation, Presented, ProtocolError, TrustLevel, Version,
+    find_in_capabilities, find_in_meta, find_in_params,
+};
+use serde_json::{Map, Value, json};
+
+#[test]
+fn trust_levels_compare_by_order_not_by_string() {
+    assert!(TrustLevel::None < TrustLevel::Enterprise);
+    assert!(TrustLevel::Enterprise < TrustLevel::Provider);
+    // The original compared strings, where "none" > "enterprise".
+    assert!(TrustLevel::None.as_str() > TrustLevel::Enterprise.as_str());
+    for level in TrustLevel::ALL {
+        assert_eq!(TrustLevel::from_wire(level.as_str()), Some(level));
+        let json = serde_json::to_value(level).unwrap();
+        assert_eq!(serde_json::from_value::<TrustLevel>(json).unwrap(), level);
+    }
+    assert_eq!(TrustLevel::from_wire("Provider"), None);
+    assert_eq!(
+        TrustLevel::for_type(attest_core::AttestationType::Enterprise),
+        TrustLevel::Enterprise
+    );
+}
+
+#[test]
+fn debug_output_never_shows_the_token() {
+    let attestation = ClientAttestation::new("eyJhbGciOi.secret-claims.signature").unwrap();
+    let debug = format!("{attestation:?}");
+    assert!(!debug.contains("secret-claims"), "{debug}");
+    assert!(debug.contains("redacted"), "{debug}");
+    let presented = find_in_capabilities(&caps(json!({
+        "experimental": {"security.attestation": attestation.to_value()}
+    })))
+    .unwrap();
+    assert!(!format!("{presented:?}").contains("secret-claims"));
+}
+
+#[test]
+fn empty_tokens_cannot_be_built() {
+    assert!(matches!(
+        ClientAttestation::new(""),
+        Err(ProtocolError::EmptyToken { .. })
+    ));
+    assert!(ClientAttestation::compact("").is_err());
+}
+
+#[test]
+fn constructors_write_the_full_and_the_compact_objects() {
+    assert_eq!(
+        ClientAttestation::new("t").unwrap().to_value(),
+        json!({"version": "0.1.0", "token": "t", "supported_algorithms": ["EdDSA"], "attestation_types": ["provider", "enterprise"]})
+    );
+    let compact = ClientAttestation::compact("t").unwrap();
+    assert_eq!(
+        compact.to_value(),
+        json!({"version": "0.1.0", "token": "t"})
+    );
+    assert_eq!(compact.version(), Version::V0_1_0);
+    assert_eq!(compact.supported_algorithms(), ["EdDSA"]);
+    assert_eq!(compact.attestation_types(), ["provider", "enterprise"]);
+}
+
+#[test]
+fn unknown_members_and_list_entries_are_kept() {
+    let value = json!({"version": "0.1.0", "token": "t", "attestation_types": ["provider", "delegated"], "proof": {"x": 1}});
+    let attestation = ClientAttestation::from_value(&value).unwrap();
+    assert_eq!(attestation.attestation_types(), ["provider", "delegated"]);
+    assert_eq!(attestation.extra()["proof"], json!({"x": 1}));
+    assert_eq!(attestation.to_value(), value);
+}
+
+#[test]
+fn precedence_is_meta_then_extensions_then_experimental() {
+    let same = json!({"version": "0.1.0", "token": "same"});
+    let meta = caps(json!({
+        "io.github.attest-rs/agent-attestation": same,
+        "io.modelcontextprotocol/clientCapabilities": {
+            "extensions": {"io.github.attest-rs/agent-attestation": same},
+            "experimental": {"security.attestation": same},
+        },
+    }));
+    assert!(matches!(
+        find_in_meta(&meta).unwrap(),
+        Presented::Present {
+            carrier: Carrier::Meta,
+            ..
+        }
+    ));
+    let capabilities = caps(json!({
+        "extensions": {"io.github.attest-rs/agent-attestation": same},
+        "experimental": {"security.attestation": same},
+    }));
+    assert!(matches!(
+        find_in_capabilities(&capabilities).unwrap(),
+        Presented::Present {
+            carrier: Carrier::Extensions,
+            ..
+        }
+    ));
+    let capabilities = caps(json!({"experimental": {"security.attestation": same}}));
+    assert!(matches!(
+        find_in_capabilities(&capabilities).unwrap(),
+        Presented::Present {
+            carrier: Carrier::Experimental,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn same_token_with_different_lists_is_not_a_conflict() {
+    let capabilities = caps(json!({
+        "extensions": {"io.github.attest-rs/agent-attestation": {"version": "0.1.0", "token": "t"}},
+        "experimental": {"security.attestation": {"version": "0.1.0", "token": "t", "supported_algorithms": ["EdDSA", "Ed25519"]}},
+    }));
+    assert!(find_in_capabilities(&capabilities).is_ok());
+}
+
+#[test]
+fn writing_into_a_malformed_container_fails_instead_of_overwriting() {
+    let mut capabilities = caps(json!({"experimental": "oops"}));
+    let error = ClientAttestation::new("t")
+        .unwrap()
+        .insert_into_capabilities(&mut capabilities, Carriers::Both)
+        .unwrap_err();
+    assert_eq!(error.pointer(), Some("/experimental"));
+    // A null container is replaced, as if absent.
+    let mut capabilities = caps(json!({"experimental": null}));
+    ClientAttestation::new("t")
+        .unwrap()
+        .insert_into_capabilities(&mut capabilities, Carriers::Experimental)
+        .unwrap();
+    assert!(matches!(
+        find_in_params(Some(&json!({"capabilities": capabilities}))).unwrap(),
+        Presented::Present {
+            carrier: Carrier::Experimental,
+            ..
+        }
+    ));
+}
+
+fn caps(value: Value) -> Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
