@@ -93,6 +93,11 @@ impl Policy {
         self.leeway_secs
     }
 
+    /// The largest accepted `exp - iat`, in seconds.
+    pub fn max_lifetime_secs(&self) -> u64 {
+        self.max_lifetime_secs
+    }
+
     /// The claims the policy requires beyond the protocol's own.
     pub fn required_claims(&self) -> &[String] {
         &self.required_claims

@@ -1,0 +1,57 @@
+//! attest-mcp-server: agent attestation enforced on every MCP request, for rmcp servers.
+//!
+//! Two pieces:
+//! - [`Verifier`], the async pipeline usable without MCP: read the header and issuer without
+//!   verifying them, resolve the key ([`KeySource`], e.g. attest-jwks), verify with
+//!   attest-core, and only then record the `jti` in the replay store (attest-cache), reporting
+//!   every decision through attest-observe. It returns a [`VerifiedAgent`] or a
+//!   [`VerifierError`] whose [`VerifierError::reason`] is the stable reason a peer is told.
+//! - [`AttestingServer`], which wraps any rmcp [`ServerHandler`](rmcp::ServerHandler) and gates
+//!   **every** request, on both MCP generations: with `initialize` it verifies the attestation
+//!   carried in the client's capabilities and binds it to the session; on protocol 2026-07-28,
+//!   which has no `initialize`, it verifies the attestation each request carries in `_meta`.
+//!   A request that reaches a tool, prompt, resource, completion or anything else has passed
+//!   the gate. Handlers read the outcome from the request extensions:
+//!   `Extension<VerifiedAgent>` or [`AttestationStatus`].
+//!
+//! [`http::router`] builds the streamable-HTTP service and mounts `/mcp`, `/health` and
+//! `/metrics`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use attest_core::{Policy, TrustStore};
+//! use attest_mcp_server::{AttestationGate, Enforcement, Verifier};
+//! # #[derive(Clone)] struct MyHandler;
+//! # impl rmcp::ServerHandler for MyHandler {}
+//! let policy = Policy::builder()
+//!     .trusted_issuer("https://issuer.example")
+//!     .audience("https://tools.example/mcp")
+//!     .build()?;
+//! let verifier = Verifier::builder(policy).keys(TrustStore::new()).build()?;
+//! let gate = AttestationGate::new(verifier, Enforcement::Required);
+//! let app = attest_mcp_server::http::router(|| MyHandler, gate);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod agent;
+mod error;
+mod gate;
+pub mod http;
+mod keys;
+mod server;
+mod verifier;
+
+pub use agent::{AttestationStatus, VerifiedAgent};
+pub use attest_protocol::Enforcement;
+pub use error::VerifierError;
+pub use gate::{AttestationGate, SessionExpiry};
+pub use keys::{KeyFuture, KeyLookupError, KeySource};
+pub use server::AttestingServer;
+pub use verifier::{Verifier, VerifierBuilder};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,295 @@
+//! `AttestingServer<H>`: an rmcp `ServerHandler` that gates every request of the handler it
+//! wraps.
+//!
+//! Every method of rmcp's `ServerHandler` is implemented here, by delegation. Requests go
+//! through one of two doors:
+//! - **gated**: everything that reaches application code (tools, prompts, resources,
+//!   completion, logging level, tasks, skills, custom requests, subscriptions). The gate reads
+//!   the attestation from the request's `_meta` (protocol 2026-07-28), or else from the
+//!   session's binding (made at `initialize`), and admits or refuses the request by policy.
+//! - **lifecycle**: `initialize` (which verifies the attestation in the client's capabilities
+//!   and binds the session), `server/discover` (which advertises the requirement) and `ping`.
+//!
+//! Notifications from an unadmitted peer are dropped under policy `required`. The list of
+//! methods is checked against rmcp's own trait by a test, so a method rmcp adds later fails the
+//! build's tests until it is placed behind one of the doors.
+
+use std::sync::{Arc, Mutex};
+
+use attest_protocol::find_in_meta;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, CancelledNotificationParam,
+    CompleteRequestParams, CompleteResult, CustomNotification, CustomRequest, CustomResult,
+    DiscoverResult, GetPromptRequestParams, GetPromptResponse, GetSkillRequestParams,
+    GetSkillResult, GetTaskParams, GetTaskResult, InitializeRequestParams, InitializeResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListSkillsResult,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion,
+    ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult, ReadResourceRequestParams,
+    ReadResourceResponse, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool,
+    UnsubscribeRequestParams, UpdateTaskParams,
+};
+// Logging is deprecated by SEP-2577 but still served to legacy peers, so it is still gated.
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Map, Value};
+
+use crate::agent::AttestationStatus;
+use crate::gate::AttestationGate;
+
+/// An rmcp server handler whose every request passes attestation first.
+///
+/// Build one per session with [`AttestationGate::wrap`]; the binding made at `initialize`
+/// lives in this value, so one session's identity never leaks into another.
+pub struct AttestingServer<H> {
+    inner: H,
+    gate: AttestationGate,
+    /// The outcome of this session's `initialize`, if it had one.
+    binding: Arc<Mutex<Option<AttestationStatus>>>,
+}
+
+impl<H> AttestingServer<H> {
+    pub(crate) fn new(inner: H, gate: AttestationGate) -> AttestingServer<H> {
+        AttestingServer {
+            inner,
+            gate,
+            binding: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The wrapped handler.
+    pub fn inner(&self) -> &H {
+        &self.inner
+    }
+
+    fn binding(&self) -> Option<AttestationStatus> {
+        self.binding.lock().map_or(None, |b| b.clone())
+    }
+
+    fn bind(&self, status: AttestationStatus) {
+        if let Ok(mut binding) = self.binding.lock() {
+            *binding = Some(status);
+        }
+    }
+
+    /// The status of a message: its own attestation (`_meta`) if it carries one, else the
+    /// session's binding.
+    async fn status(&self, meta: &Map<String, Value>) -> AttestationStatus {
+        match self.gate.status_of(find_in_meta(meta), true).await {
+            Some(status) => status,
+            None => self
+                .gate
+                .bound_status(self.binding(), self.gate.verifier().now()),
+        }
+    }
+
+    /// The gate for a request: admit it (recording the outcome in its extensions, where handlers
+    /// read it) or refuse it with the attestation error.
+    async fn admit(&self, context: &mut RequestContext<RoleServer>) -> Result<(), McpError> {
+        let status = self.status(&context.meta.0.0).await;
+        let status = self.gate.admit(status)?;
+        if let Some(agent) = status.agent() {
+            context.extensions.insert(agent.clone());
+        }
+        context.extensions.insert(status);
+        Ok(())
+    }
+
+    /// The gate for a notification: true if it may reach the handler.
+    async fn admit_notification(&self, context: &mut NotificationContext<RoleServer>) -> bool {
+        let status = self.status(&context.meta.0.0).await;
+        match self.gate.admit(status) {
+            Ok(status) => {
+                if let Some(agent) = status.agent() {
+                    context.extensions.insert(agent.clone());
+                }
+                context.extensions.insert(status);
+                true
+            }
+            Err(error) => {
+                tracing::debug!(error = %error.message, "dropping a notification from an unattested peer");
+                false
+            }
+        }
+    }
+}
+
+/// Requests that reach application code: each is admitted by the gate before delegation.
+macro_rules! gated {
+    ($( $(#[$attr:meta])* $name:ident($params:ty) -> $result:ty; )*) => {$(
+        $(#[$attr])*
+        async fn $name(
+            &self,
+            params: $params,
+            mut context: RequestContext<RoleServer>,
+        ) -> Result<$result, McpError> {
+            self.admit(&mut context).await?;
+            self.inner.$name(params, context).await
+        }
+    )*};
+}
+
+/// Notifications: delivered only when the gate admits them.
+macro_rules! gated_notifications {
+    ($( $name:ident($($param:ident: $ty:ty)?); )*) => {$(
+        async fn $name(&self, $($param: $ty,)? mut context: NotificationContext<RoleServer>) {
+            if self.admit_notification(&mut context).await {
+                self.inner.$name($($param,)? context).await;
+            }
+        }
+    )*};
+}
+
+impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
+    gated! {
+        complete(CompleteRequestParams) -> CompleteResult;
+        #[allow(deprecated)]
+        set_level(SetLevelRequestParams) -> ();
+        get_prompt(GetPromptRequestParams) -> GetPromptResponse;
+        list_prompts(Option<PaginatedRequestParams>) -> ListPromptsResult;
+        list_resources(Option<PaginatedRequestParams>) -> ListResourcesResult;
+        list_resource_templates(Option<PaginatedRequestParams>) -> ListResourceTemplatesResult;
+        read_resource(ReadResourceRequestParams) -> ReadResourceResponse;
+        // Legacy-only methods, still served to legacy sessions, so still gated.
+        #[allow(deprecated)]
+        subscribe(SubscribeRequestParams) -> ();
+        #[allow(deprecated)]
+        unsubscribe(UnsubscribeRequestParams) -> ();
+        call_tool(CallToolRequestParams) -> CallToolResponse;
+        list_tools(Option<PaginatedRequestParams>) -> ListToolsResult;
+        on_custom_request(CustomRequest) -> CustomResult;
+        get_task(GetTaskParams) -> GetTaskResult;
+        update_task(UpdateTaskParams) -> ();
+        cancel_task(CancelTaskParams) -> ();
+        list_skills(Option<PaginatedRequestParams>) -> ListSkillsResult;
+        get_skill(GetSkillRequestParams) -> GetSkillResult;
+        read_resource_directory(ReadResourceDirectoryRequestParams) -> ReadResourceDirectoryResult;
+    }
+
+    gated_notifications! {
+        on_cancelled(notification: CancelledNotificationParam);
+        on_progress(notification: ProgressNotificationParam);
+        on_initialized();
+        on_roots_list_changed();
+        on_custom_notification(notification: CustomNotification);
+    }
+
+    /// `subscriptions/listen` (2026-07-28): gated like any request, from the request context
+    /// the subscription was opened with.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let status = self.status(&context.request_context().meta.0.0).await;
+        self.gate.admit(status)?;
+        self.inner.listen(context).await
+    }
+
+    /// Lifecycle: verifies the attestation in the client's capabilities, refuses the session
+    /// under policy `required` if it fails, binds the agent to the session, and reports the
+    /// outcome in the server's capabilities.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        let capabilities = match serde_json::to_value(&request.capabilities) {
+            Ok(Value::Object(capabilities)) => capabilities,
+            _ => Map::new(),
+        };
+        // A token binds one session: single use, never from the verified-token cache.
+        let presented = attest_protocol::find_in_capabilities(&capabilities);
+        let status = self
+            .gate
+            .status_of(presented, false)
+            .await
+            .unwrap_or(AttestationStatus::Absent);
+        let status = self.gate.admit(status)?;
+        self.bind(status.clone());
+        context.extensions.insert(status.clone());
+        let mut result = self.inner.initialize(request, context).await?;
+        self.gate.advertise(&mut result.capabilities, Some(&status));
+        Ok(result)
+    }
+
+    /// Lifecycle: always answered, so that a client can learn that attestation is required.
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, McpError> {
+        let mut result = self.inner.discover(context).await?;
+        self.gate.advertise(&mut result.capabilities, None);
+        Ok(result)
+    }
+
+    /// Lifecycle: liveness carries no application data.
+    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+        self.inner.ping(context).await
+    }
+
+    fn negotiate_initialize(
+        &self,
+        request: &InitializeRequestParams,
+    ) -> Result<InitializeResult, McpError> {
+        let mut result = self.inner.negotiate_initialize(request)?;
+        self.gate.advertise(&mut result.capabilities, None);
+        Ok(result)
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        self.inner.supported_protocol_versions()
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        let mut info = self.inner.get_info();
+        self.gate.advertise(&mut info.capabilities, None);
+        info
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        self.inner.accepted_subscription_filter(requested)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.inner.get_tool(name)
+    }
+}
+
+/// Every `ServerHandler` method this wrapper implements, by door. A test compares it with
+/// rmcp's trait, and with the functions above.
+#[cfg(test)]
+pub(crate) const COVERED: &[(&str, &str)] = &[
+    ("complete", "gated"),
+    ("set_level", "gated"),
+    ("get_prompt", "gated"),
+    ("list_prompts", "gated"),
+    ("list_resources", "gated"),
+    ("list_resource_templates", "gated"),
+    ("read_resource", "gated"),
+    ("subscribe", "gated"),
+    ("unsubscribe", "gated"),
+    ("call_tool", "gated"),
+    ("list_tools", "gated"),
+    ("on_custom_request", "gated"),
+    ("get_task", "gated"),
+    ("update_task", "gated"),
+    ("cancel_task", "gated"),
+    ("list_skills", "gated"),
+    ("get_skill", "gated"),
+    ("read_resource_directory", "gated"),
+    ("listen", "gated"),
+    ("on_cancelled", "notification"),
+    ("on_progress", "notification"),
+    ("on_initialized", "notification"),
+    ("on_roots_list_changed", "notification"),
+    ("on_custom_notification", "notification"),
+    ("initialize", "lifecycle"),
+    ("discover", "lifecycle"),
+    ("ping", "lifecycle"),
+    ("negotiate_initialize", "not a request"),
+    ("supported_protocol_versions", "not a request"),
+    ("get_info", "not a request"),
+    ("accepted_subscription_filter", "not a request"),
+    ("get_tool", "not a request"),
+];

@@ -1,0 +1,263 @@
+//! `Verifier`: the async verification pipeline, usable without MCP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use attest_cache::{
+    Clock, Freshness, Health, MemoryReplayStore, ReplayMetrics, ReplayStore, SystemClock,
+};
+use attest_core::{Policy, UnixTime, VerifyError, dangerous};
+use attest_observe::{Observer, VerificationGuard};
+use sha2::{Digest, Sha256};
+
+use crate::agent::VerifiedAgent;
+use crate::error::VerifierError;
+use crate::keys::{KeyLookupError, KeySource};
+
+/// Default size of the verified-token cache.
+const DEFAULT_CACHE_CAPACITY: u64 = 100_000;
+
+/// The verification pipeline: decode, resolve the key, verify, then record the `jti`.
+///
+/// Cheap to clone; clones share keys, replay store, cache and metrics.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    policy: Policy,
+    keys: Arc<dyn KeySource>,
+    replay: Arc<dyn ReplayStore>,
+    observer: Observer,
+    clock: Arc<dyn Clock>,
+    /// Tokens already verified on this node, by SHA-256 of the whole token (SPEC.md §13.4).
+    reusable: moka::sync::Cache<[u8; 32], VerifiedAgent>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Verifier`].
+#[must_use]
+pub struct VerifierBuilder {
+    policy: Policy,
+    keys: Option<Arc<dyn KeySource>>,
+    replay: Option<Arc<dyn ReplayStore>>,
+    observer: Option<Observer>,
+    clock: Arc<dyn Clock>,
+    cache_capacity: u64,
+}
+
+impl VerifierBuilder {
+    /// Where keys come from (required).
+    pub fn keys(mut self, keys: impl KeySource + 'static) -> Self {
+        self.keys = Some(Arc::new(keys));
+        self
+    }
+
+    /// Where keys come from, shared (required, or [`VerifierBuilder::keys`]).
+    pub fn shared_keys(mut self, keys: Arc<dyn KeySource>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The replay store. Default: an in-memory store (single node only), reporting into the
+    /// observer's registry. A store built by the caller reports wherever its `ReplayMetrics`
+    /// were registered (use [`Observer::registry`]).
+    pub fn replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        self.replay = Some(store);
+        self
+    }
+
+    /// The observer that counts and traces every decision. Default: a fresh one trusting the
+    /// policy's issuers.
+    pub fn observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The clock. Default: the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Capacity of the verified-token cache. Default 100,000.
+    pub fn cache_capacity(mut self, capacity: u64) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// Builds the verifier.
+    pub fn build(self) -> Result<Verifier, VerifierError> {
+        let keys = self
+            .keys
+            .ok_or_else(|| VerifierError::KeysUnavailable("no key source configured".into()))?;
+        let observer = match self.observer {
+            Some(observer) => observer,
+            None => Observer::builder()
+                .policy(&self.policy)
+                .build()
+                .map_err(|e| VerifierError::KeysUnavailable(format!("metrics: {e}")))?,
+        };
+        let replay = match self.replay {
+            Some(store) => store,
+            None => {
+                // The default store reports into the same registry as everything else.
+                let metrics = ReplayMetrics::register(observer.registry())
+                    .map_err(|e| VerifierError::ReplayStoreUnavailable(e.to_string()))?;
+                let store = MemoryReplayStore::builder()
+                    .clock(self.clock.clone())
+                    .metrics(&metrics)
+                    .build()
+                    .map_err(|e| VerifierError::ReplayStoreUnavailable(e.to_string()))?;
+                Arc::new(store)
+            }
+        };
+        // Entries also carry their own validity, checked on every read; the TTL only bounds
+        // how long an unused entry occupies memory.
+        let ttl = self
+            .policy
+            .max_lifetime_secs()
+            .saturating_add(self.policy.leeway_secs());
+        let reusable = moka::sync::Cache::builder()
+            .max_capacity(self.cache_capacity)
+            .time_to_live(Duration::from_secs(ttl))
+            .build();
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                policy: self.policy,
+                keys,
+                replay,
+                observer,
+                clock: self.clock,
+                reusable,
+            }),
+        })
+    }
+}
+
+impl Verifier {
+    /// Starts a verifier for `policy`.
+    pub fn builder(policy: Policy) -> VerifierBuilder {
+        VerifierBuilder {
+            policy,
+            keys: None,
+            replay: None,
+            observer: None,
+            clock: Arc::new(SystemClock),
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+        }
+    }
+
+    /// The policy tokens are verified against.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The observer decisions are reported to.
+    pub fn observer(&self) -> &Observer {
+        &self.inner.observer
+    }
+
+    /// The replay store's health.
+    pub fn replay_health(&self) -> Health {
+        self.inner.replay.health()
+    }
+
+    /// The current time by the verifier's clock.
+    pub fn now(&self) -> UnixTime {
+        UnixTime::from_secs(self.inner.clock.now_millis() / 1000)
+    }
+
+    /// Verifies `token` and records its `jti`: the token is accepted once. This is the check for
+    /// `initialize`, where a token binds one session.
+    ///
+    /// Steps (SPEC.md §5): decode without verifying, refuse an untrusted issuer before any key
+    /// lookup, resolve the key by `(iss, kid)`, verify signature and claims, and only then
+    /// record the `jti` in the replay store, atomically. Every outcome is counted and traced.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedAgent, VerifierError> {
+        let mut guard = self.inner.observer.start_verification();
+        let result = self.verify_and_record(token, &mut guard).await;
+        finish(guard, &result);
+        result
+    }
+
+    /// Verifies `token`, or returns the identity this node already verified for the very same
+    /// token (SPEC.md §13.4). For protocol 2026-07-28, where a token may accompany many requests.
+    ///
+    /// The first presentation runs [`Verifier::verify`] (recording the `jti`); later
+    /// presentations of the identical token, until `exp` plus leeway, skip the signature check.
+    pub async fn verify_reusable(&self, token: &str) -> Result<VerifiedAgent, VerifierError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(agent) = self.inner.reusable.get(&digest) {
+            if self.now() <= agent.valid_until() {
+                let mut guard = self.inner.observer.start_verification();
+                guard.set_issuer(agent.issuer());
+                guard.finish(Ok(()));
+                return Ok(agent);
+            }
+            self.inner.reusable.invalidate(&digest);
+        }
+        let agent = self.verify(token).await?;
+        self.inner.reusable.insert(digest, agent.clone());
+        Ok(agent)
+    }
+
+    async fn verify_and_record(
+        &self,
+        token: &str,
+        guard: &mut VerificationGuard,
+    ) -> Result<VerifiedAgent, VerifierError> {
+        let policy = &self.inner.policy;
+        let unverified = dangerous::decode_unverified(token, policy)?;
+        guard.set_issuer(unverified.issuer());
+        guard.set_kid(unverified.kid());
+        // An untrusted issuer never causes a key lookup (and so never a fetch).
+        if !policy.trusts(unverified.issuer()) {
+            return Err(VerifyError::IssuerUntrusted.into());
+        }
+        let key = match self
+            .inner
+            .keys
+            .resolve(unverified.issuer(), unverified.kid())
+            .await
+        {
+            Ok(key) => key,
+            Err(KeyLookupError::Unknown) => return Err(VerifyError::KeyUnknown.into()),
+            Err(KeyLookupError::Unavailable(why)) => {
+                return Err(VerifierError::KeysUnavailable(why));
+            }
+        };
+        let verified = unverified.verify(&key, policy, self.now())?;
+        // Only now, after every other check, is the jti recorded (SPEC.md §5 step 11).
+        let freshness = self
+            .inner
+            .replay
+            .check_and_record(
+                verified.issuer(),
+                verified.jti(),
+                verified.replay_record_until(),
+            )
+            .await
+            .map_err(|e| VerifierError::ReplayStoreUnavailable(e.to_string()))?;
+        match freshness {
+            Freshness::Fresh => Ok(VerifiedAgent::new(verified)),
+            Freshness::Replayed => Err(VerifierError::Replay),
+        }
+    }
+}
+
+fn finish(guard: VerificationGuard, result: &Result<VerifiedAgent, VerifierError>) {
+    match result {
+        Ok(_) => guard.finish(Ok(())),
+        Err(VerifierError::Token(e)) => guard.finish_error(e),
+        Err(e) => guard.finish(Err(e.reason())),
+    }
+}
