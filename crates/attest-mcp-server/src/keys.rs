@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use attest_core::{KeyResolver, PublicKey, TrustStore};
+use attest_jwks::{JwksError, JwksResolver};
 
 /// Why a key could not be found.
 #[non_exhaustive]
@@ -35,5 +36,23 @@ impl KeySource for TrustStore {
     fn resolve<'a>(&'a self, issuer: &'a str, kid: &'a str) -> KeyFuture<'a> {
         let key = KeyResolver::resolve(self, issuer, kid).ok_or(KeyLookupError::Unknown);
         Box::pin(std::future::ready(key))
+    }
+}
+
+/// Keys discovered over HTTPS (attest-jwks): cached, refreshed ahead of expiry, refetched once
+/// on an unknown `kid`, served stale while the issuer is down, then failing closed.
+impl KeySource for JwksResolver {
+    fn resolve<'a>(&'a self, issuer: &'a str, kid: &'a str) -> KeyFuture<'a> {
+        Box::pin(async move {
+            JwksResolver::resolve(self, issuer, kid)
+                .await
+                .map_err(|e| match e {
+                    // An issuer the resolver was not configured for publishes nothing we know.
+                    JwksError::KeyUnknown | JwksError::IssuerNotConfigured => {
+                        KeyLookupError::Unknown
+                    }
+                    other => KeyLookupError::Unavailable(other.to_string()),
+                })
+        })
     }
 }

@@ -157,3 +157,51 @@ async fn decisions_are_counted_by_reason() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn keys_discovered_over_http_with_attest_jwks_verify_a_token() {
+    // The issuer publishes its key ring; the verifier discovers it through attest-jwks.
+    let ring = attest_jwks::KeyRing::new(common::issuer_key());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, attest_jwks::publish::router(ring))
+            .await
+            .unwrap()
+    });
+
+    let policy = attest_core::Policy::builder()
+        .trusted_issuer(&issuer)
+        .audience(common::AUDIENCE)
+        .build()
+        .unwrap();
+    let observer = attest_observe::Observer::builder()
+        .policy(&policy)
+        .build()
+        .unwrap();
+    let resolver = attest_jwks::JwksResolver::builder(observer.clone())
+        .issuer(&issuer)
+        .danger_allow_loopback_http(true)
+        .build()
+        .unwrap();
+    let verifier = Verifier::builder(policy)
+        .keys(resolver)
+        .observer(observer)
+        .build()
+        .unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let token = common::builder(&issuer, common::AUDIENCE)
+        .sign(&common::issuer_key(), common::now(), &mut rng)
+        .unwrap();
+    let agent = verifier.verify(&token).await.unwrap();
+    assert_eq!(agent.issuer(), issuer);
+    // A kid the issuer never published is unknown, after the one refetch attest-jwks allows.
+    let stranger = attest_core::SigningKey::from_seed(&[0x44; 32], "never-published").unwrap();
+    let token = common::builder(&issuer, common::AUDIENCE)
+        .sign(&stranger, common::now(), &mut rng)
+        .unwrap();
+    assert_eq!(
+        verifier.verify(&token).await.unwrap_err(),
+        VerifierError::Token(VerifyError::KeyUnknown)
+    );
+}
