@@ -248,3 +248,40 @@ async fn health_and_metrics_report_the_real_path() {
         .unwrap_or_else(|| panic!("no success series:\n{metrics}"));
     assert!(success.ends_with(" 1"), "{success}");
 }
+
+#[tokio::test]
+async fn stateless_replay_is_refused_across_two_servers_sharing_one_redis() {
+    let redis = attest_testkit::redis::redis().expect("Redis is required for this test");
+    let prefix = format!("attest-http-test-{}", std::process::id());
+    let store = || -> std::sync::Arc<dyn attest_cache::ReplayStore> {
+        let config = attest_cache::RedisConfig::from_url(redis.url())
+            .unwrap()
+            .key_prefix(&prefix)
+            .unwrap();
+        std::sync::Arc::new(attest_cache::RedisReplayStore::new(config).unwrap())
+    };
+    let replica_a = serve(
+        common::gate(Enforcement::Required, Some(store())),
+        Whoami::default(),
+    )
+    .await;
+    let replica_b = serve(
+        common::gate(Enforcement::Required, Some(store())),
+        Whoami::default(),
+    )
+    .await;
+    let token = common::token();
+    assert!(tool_text(&call(replica_a, meta(Some(compact(&token)))).await).starts_with("verified"));
+    // Replica B never verified this token: it meets the jti replica A recorded in Redis.
+    let message = call(replica_b, meta(Some(compact(&token)))).await;
+    assert_eq!(
+        common::reason_of(&message["error"]),
+        "attestation_replay",
+        "{message}"
+    );
+    // A fresh token per request (SPEC.md §15) is accepted by either replica.
+    assert!(
+        tool_text(&call(replica_b, meta(Some(compact(&common::token())))).await)
+            .starts_with("verified")
+    );
+}
