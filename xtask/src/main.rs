@@ -6,6 +6,7 @@
 // `serde_json::Value` indexing returns `Null` for a missing member; it never panics.
 #![allow(clippy::indexing_slicing)]
 
+mod demo;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  demo            run the end-to-end demo (interim: the attest-core quickstart example)
+  demo [--docker] run the end-to-end demo: local processes, or Docker Compose
   test            run the whole test suite
   bench           run the benchmarks and refresh docs/PERFORMANCE.md
   tidy            formatting, clippy, layering and file-header checks, doc links
@@ -26,7 +27,7 @@ commands:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("demo") => demo(),
+        Some("demo") => demo::run(args.iter().any(|a| a == "--docker")),
         Some("test") => test(),
         Some("bench") => bench(),
         Some("tidy") => tidy(),
@@ -74,19 +75,20 @@ fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     }
 }
 
-fn demo() -> Result<(), String> {
-    cargo(&[
-        "run",
-        "--quiet",
-        "--release",
-        "-p",
-        "attest-core",
-        "--example",
-        "quickstart",
-    ])
-}
-
 fn test() -> Result<(), String> {
+    // Redis tests never skip: make sure they will find one (REDIS_URL, 127.0.0.1:6379, or an
+    // installed redis-server they start themselves).
+    let installed = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if std::env::var_os("REDIS_URL").is_none() && !demo::ping(6379) && !installed {
+        return Err(
+            "the tests need Redis: install redis-server, start one on 127.0.0.1:6379, \
+                    or set REDIS_URL"
+                .into(),
+        );
+    }
     cargo(&["test", "--workspace"])
 }
 
@@ -118,18 +120,25 @@ fn tidy() -> Result<(), String> {
 }
 
 fn vectors(check: bool) -> Result<(), String> {
-    let mut args = vec![
+    // The vectors come from the attack corpus (crates/attest-cli/src/attack), so attacks and
+    // conformance vectors are one corpus.
+    let mode = if check {
+        "--check-vectors"
+    } else {
+        "--write-vectors"
+    };
+    cargo(&[
         "run",
         "--quiet",
         "-p",
-        "attest-core",
-        "--example",
-        "conformance",
-    ];
-    if check {
-        args.extend(["--", "--check"]);
-    }
-    cargo(&args)
+        "attest-cli",
+        "--bin",
+        "attest",
+        "--",
+        "attack",
+        mode,
+        "testvectors/attest/vectors.json",
+    ])
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub(crate) const LAYERS: &[(&str, u8)] = &[
     ("attest-mcp-server", 4),
     ("attest-mcp-client", 4),
     ("attest-cli", 5),
+    ("attest-bench", 6),
+    ("attest-demo", 6),
 ];
 
 /// Crates that must never appear among attest-core's normal dependencies, even transitively:
