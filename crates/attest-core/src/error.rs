@@ -361,3 +361,226 @@ pub enum PolicyError {
     #[error("the maximum lifetime must be at least 1 second")]
     MaxLifetime,
 }
+
+/// Why a proof of possession was refused, precisely (SPEC.md §17). For logs, metrics and tests.
+///
+/// As with [`VerifyError`], tell a peer only [`ProofError::reason`]: every malformed proof and
+/// every signature failure is the same [`Reason::ProofInvalid`].
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// No proof was presented where policy requires one.
+    #[error("no proof of possession was presented")]
+    Missing,
+    /// The verified attestation has no `cnf` claim, so no proof can be bound to it.
+    #[error("the attestation has no confirmation key (cnf)")]
+    NoConfirmationKey,
+    /// The attestation's `cnf` does not name a usable Ed25519 public key.
+    #[error("the attestation's confirmation key is unusable")]
+    ConfirmationKeyInvalid,
+    /// The proof is longer than the size cap.
+    #[error("proof is {len} bytes, over the {max}-byte cap")]
+    TooLarge {
+        /// Length of the proof.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The proof looks like the JWS JSON serialization; only the compact form is accepted.
+    #[error("JWS JSON serialization is not accepted, only the compact form")]
+    JsonSerialization,
+    /// The proof does not have exactly three `.`-separated segments.
+    #[error("proof has {found} segments, expected 3")]
+    SegmentCount {
+        /// Number of segments found.
+        found: usize,
+    },
+    /// A segment is not strict base64url.
+    #[error("{0} segment is not strict base64url")]
+    Base64(Part),
+    /// A segment is not a JSON object, or a value has the wrong JSON type.
+    #[error("{part} is not valid JSON: {detail}")]
+    Json {
+        /// Which segment.
+        part: Part,
+        /// The parser's description.
+        detail: String,
+    },
+    /// A JSON object repeats a member name.
+    #[error("{part} repeats the JSON member name {name:?}")]
+    DuplicateMember {
+        /// Which segment.
+        part: Part,
+        /// The repeated name.
+        name: String,
+    },
+    /// JSON nesting exceeds the depth cap.
+    #[error("{part} JSON nests deeper than {max} levels")]
+    TooDeep {
+        /// Which segment.
+        part: Part,
+        /// The cap.
+        max: usize,
+    },
+    /// The header has no `alg` or `typ`.
+    #[error("header parameter `{0}` is missing")]
+    MissingHeader(&'static str),
+    /// `alg` is not exactly `EdDSA`.
+    #[error("algorithm {0:?} is not allowed in a proof")]
+    AlgorithmNotAllowed(String),
+    /// `typ` is not exactly `agent-proof+jwt`.
+    #[error("typ {0:?} is not a proof type")]
+    TypNotAccepted(String),
+    /// The header carries a parameter other than `alg`, `typ` and (in the `jkt` case) `jwk`.
+    #[error("header parameter {0:?} is not allowed in a proof")]
+    HeaderParameterNotAllowed(String),
+    /// The header carries `jwk` although the attestation's `cnf` holds the key itself.
+    #[error("header jwk is not allowed when cnf carries the key")]
+    JwkNotAllowed,
+    /// The attestation's `cnf` holds only a thumbprint (`jkt`) and the header has no `jwk`.
+    #[error("header jwk is required when cnf carries only a thumbprint")]
+    JwkMissing,
+    /// The header `jwk` is not a strict Ed25519 public key.
+    #[error("header jwk is not a usable Ed25519 public key")]
+    JwkInvalid,
+    /// The header `jwk` is a key other than the one `cnf.jkt` names.
+    #[error("header jwk does not match cnf.jkt")]
+    JwkThumbprintMismatch,
+    /// A required claim is missing.
+    #[error("proof claim `{0}` is missing")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong type or an invalid value.
+    #[error("proof claim `{0}` is invalid")]
+    InvalidClaim(&'static str),
+    /// `jti` is longer than the cap.
+    #[error("proof jti is {len} bytes, over the {max}-byte cap")]
+    JtiTooLong {
+        /// Length of the jti.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The signature segment does not decode to exactly 64 bytes.
+    #[error("signature is {0} bytes, expected 64")]
+    SignatureLength(usize),
+    /// The signature's S is not reduced modulo L.
+    #[error("signature scalar S is not canonical (S >= L)")]
+    SignatureNonCanonical,
+    /// The signature's R is a small-order point.
+    #[error("signature point R has small order")]
+    SignatureSmallOrder,
+    /// The signature does not verify under the confirmation key: not signed by the agent.
+    #[error("signature does not verify under the confirmation key")]
+    SignatureMismatch,
+    /// `ath` is not the hash of the attestation presented with (or bound to) the request.
+    #[error("ath does not match the attestation")]
+    TokenHashMismatch,
+    /// `aud` names none of the server's audiences.
+    #[error("aud names none of the expected audiences")]
+    AudienceMismatch,
+    /// `mth` is not the request's method.
+    #[error("mth does not match the request's method")]
+    MethodMismatch,
+    /// `nam` is not the request's tool, resource or prompt name (or is present where the
+    /// method has none, or absent where it has one).
+    #[error("nam does not match the request's name")]
+    NameMismatch,
+    /// `ph` is not the hash of the request's params.
+    #[error("ph does not match the request's params")]
+    ParamsHashMismatch,
+    /// `nonce` is not the nonce the server expects.
+    #[error("nonce does not match")]
+    NonceMismatch,
+    /// `iat` is older than the proof window.
+    #[error("proof is older than the proof window")]
+    TooOld,
+    /// `iat` is in the future, beyond the leeway.
+    #[error("proof was issued in the future")]
+    IssuedInFuture,
+    /// The request's params could not be canonicalized (RFC 8785) for hashing.
+    #[error("params cannot be canonicalized: {0}")]
+    Canonicalization(String),
+}
+
+impl ProofError {
+    /// The coarse, stable reason to report to a peer and to use as a metric label.
+    pub fn reason(&self) -> Reason {
+        use ProofError as E;
+        match self {
+            E::Missing => Reason::ProofRequired,
+            E::TokenHashMismatch
+            | E::AudienceMismatch
+            | E::MethodMismatch
+            | E::NameMismatch
+            | E::ParamsHashMismatch
+            | E::NonceMismatch => Reason::ProofMismatch,
+            E::TooOld | E::IssuedInFuture => Reason::ProofStale,
+            E::NoConfirmationKey
+            | E::ConfirmationKeyInvalid
+            | E::TooLarge { .. }
+            | E::JsonSerialization
+            | E::SegmentCount { .. }
+            | E::Base64(_)
+            | E::Json { .. }
+            | E::DuplicateMember { .. }
+            | E::TooDeep { .. }
+            | E::MissingHeader(_)
+            | E::AlgorithmNotAllowed(_)
+            | E::TypNotAccepted(_)
+            | E::HeaderParameterNotAllowed(_)
+            | E::JwkNotAllowed
+            | E::JwkMissing
+            | E::JwkInvalid
+            | E::JwkThumbprintMismatch
+            | E::MissingClaim(_)
+            | E::InvalidClaim(_)
+            | E::JtiTooLong { .. }
+            | E::SignatureLength(_)
+            | E::SignatureNonCanonical
+            | E::SignatureSmallOrder
+            | E::SignatureMismatch
+            | E::Canonicalization(_) => Reason::ProofInvalid,
+        }
+    }
+
+    /// A stable snake_case name of the precise variant, for logs and conformance vectors.
+    pub fn code(&self) -> &'static str {
+        use ProofError as E;
+        match self {
+            E::Missing => "proof_missing",
+            E::NoConfirmationKey => "no_confirmation_key",
+            E::ConfirmationKeyInvalid => "confirmation_key_invalid",
+            E::TooLarge { .. } => "too_large",
+            E::JsonSerialization => "json_serialization",
+            E::SegmentCount { .. } => "segment_count",
+            E::Base64(_) => "base64",
+            E::Json { .. } => "json",
+            E::DuplicateMember { .. } => "duplicate_member",
+            E::TooDeep { .. } => "too_deep",
+            E::MissingHeader(_) => "missing_header",
+            E::AlgorithmNotAllowed(_) => "algorithm_not_allowed",
+            E::TypNotAccepted(_) => "typ_not_accepted",
+            E::HeaderParameterNotAllowed(_) => "header_parameter_not_allowed",
+            E::JwkNotAllowed => "jwk_not_allowed",
+            E::JwkMissing => "jwk_missing",
+            E::JwkInvalid => "jwk_invalid",
+            E::JwkThumbprintMismatch => "jwk_thumbprint_mismatch",
+            E::MissingClaim(_) => "missing_claim",
+            E::InvalidClaim(_) => "invalid_claim",
+            E::JtiTooLong { .. } => "jti_too_long",
+            E::SignatureLength(_) => "signature_length",
+            E::SignatureNonCanonical => "signature_non_canonical",
+            E::SignatureSmallOrder => "signature_small_order",
+            E::SignatureMismatch => "signature_mismatch",
+            E::TokenHashMismatch => "ath_mismatch",
+            E::AudienceMismatch => "aud_mismatch",
+            E::MethodMismatch => "mth_mismatch",
+            E::NameMismatch => "nam_mismatch",
+            E::ParamsHashMismatch => "ph_mismatch",
+            E::NonceMismatch => "nonce_mismatch",
+            E::TooOld => "too_old",
+            E::IssuedInFuture => "issued_in_future",
+            E::Canonicalization(_) => "canonicalization",
+        }
+    }
+}

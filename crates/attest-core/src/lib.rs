@@ -14,6 +14,9 @@
 //! - [`verify`] with a [`Policy`]: the strict verification step. It returns a [`Verified`]
 //!   token or a [`VerifyError`] whose [`VerifyError::reason`] is the stable, coarse
 //!   [`Reason`] to show to a peer.
+//! - [`proof`]: key-bound attestation. A request's proof of possession, signed by the key the
+//!   attestation's `cnf` names, created and verified; [`ProofError`] says precisely why one was
+//!   refused.
 //! - [`dangerous`]: reading a token without verifying it. The name is the warning.
 //!
 //! # Example
@@ -57,6 +60,7 @@ mod jwk;
 mod jwks;
 mod key;
 mod policy;
+pub mod proof;
 mod reason;
 mod time;
 mod token;
@@ -66,7 +70,7 @@ pub use claims::{
     ATTESTATION_VERSION, AgentIdentity, AgentIntegrity, AttestationMetadata, AttestationType,
     Audience, Claims, Confirmation, IntegrityHash, SafetyLevel,
 };
-pub use error::{BuildError, JwksError, KeyError, Part, PolicyError, VerifyError};
+pub use error::{BuildError, JwksError, KeyError, Part, PolicyError, ProofError, VerifyError};
 pub use jwk::Jwk;
 pub use jwks::{JwksLimits, KeyResolver, KeySet, RejectedKey, TrustStore};
 pub use key::{PublicKey, SigningKey};

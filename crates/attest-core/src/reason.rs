@@ -38,11 +38,25 @@ pub enum Reason {
     /// A dependency needed to decide (key discovery, replay store) is unavailable; the decision
     /// failed closed.
     Unavailable,
+    /// No proof of possession was presented where policy requires one (SPEC.md §17).
+    ProofRequired,
+    /// The proof is malformed, its signature does not verify, or it is signed by a key other
+    /// than the attestation's `cnf` key.
+    ProofInvalid,
+    /// The proof is for another request: `ath`, `aud`, `mth`, `nam` or `ph` does not match.
+    ProofMismatch,
+    /// The proof's `iat` is older than the proof window, or in the future beyond the leeway.
+    ProofStale,
+    /// The proof's `jti` was already used.
+    ProofReplay,
 }
 
 impl Reason {
     /// Every reason, in a fixed order (for documentation, metrics and tests).
-    pub const ALL: [Reason; 13] = [
+    ///
+    /// New reasons are appended, so a reason's position (and the JSON-RPC code derived from it)
+    /// never changes.
+    pub const ALL: [Reason; 18] = [
         Reason::Required,
         Reason::Malformed,
         Reason::HeaderRejected,
@@ -56,6 +70,11 @@ impl Reason {
         Reason::ClaimsInsufficient,
         Reason::Replay,
         Reason::Unavailable,
+        Reason::ProofRequired,
+        Reason::ProofInvalid,
+        Reason::ProofMismatch,
+        Reason::ProofStale,
+        Reason::ProofReplay,
     ];
 
     /// The stable wire string, e.g. `attestation_expired`.
@@ -74,6 +93,11 @@ impl Reason {
             Reason::ClaimsInsufficient => "attestation_claims_insufficient",
             Reason::Replay => "attestation_replay",
             Reason::Unavailable => "attestation_unavailable",
+            Reason::ProofRequired => "attestation_proof_required",
+            Reason::ProofInvalid => "attestation_proof_invalid",
+            Reason::ProofMismatch => "attestation_proof_mismatch",
+            Reason::ProofStale => "attestation_proof_stale",
+            Reason::ProofReplay => "attestation_proof_replay",
         }
     }
 
@@ -98,6 +122,11 @@ impl Reason {
             Reason::ClaimsInsufficient => "the attestation lacks required claims",
             Reason::Replay => "the attestation was already used",
             Reason::Unavailable => "attestation could not be checked right now",
+            Reason::ProofRequired => "a proof of possession is required",
+            Reason::ProofInvalid => "the proof of possession is invalid",
+            Reason::ProofMismatch => "the proof of possession is for another request",
+            Reason::ProofStale => "the proof of possession is not fresh",
+            Reason::ProofReplay => "the proof of possession was already used",
         }
     }
 }

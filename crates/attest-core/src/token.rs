@@ -298,7 +298,7 @@ fn check_extensions(claims: &ClaimsRef<'_>) -> Result<(), BuildError> {
 static EMPTY: BTreeMap<String, Value> = BTreeMap::new();
 
 /// A random (version 4) UUID, lowercase hyphenated.
-fn uuid_v4<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
+pub(crate) fn uuid_v4<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
     let mut b = [0u8; 16];
     rng.fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;

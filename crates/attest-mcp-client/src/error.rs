@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use attest_core::{BuildError, Reason};
+use attest_core::{BuildError, ProofError, Reason};
 use attest_protocol::{AttestationError, Enforcement, ProtocolError};
 
 /// Why a token could not be supplied or attached, or why the server refused the agent.
@@ -23,6 +23,10 @@ pub enum ClientError {
     /// signer adds the audience of each request itself, so the template must not have one.
     #[error("the token template must not set an audience; the signer adds it per request")]
     TemplateHasAudience,
+    /// A proof of possession could not be made for a request (its params could not be
+    /// canonicalized).
+    #[error("proof of possession could not be made: {0}")]
+    Proof(#[source] ProofError),
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed: {0}")]
     Rng(String),
@@ -96,6 +100,12 @@ pub enum ClientError {
 impl From<ProtocolError> for ClientError {
     fn from(e: ProtocolError) -> Self {
         ClientError::Protocol(e)
+    }
+}
+
+impl From<ProofError> for ClientError {
+    fn from(e: ProofError) -> Self {
+        ClientError::Proof(e)
     }
 }
 

@@ -21,6 +21,9 @@
 //! - Helpers for doing it by hand: [`attest_capabilities`] (the `initialize` capabilities,
 //!   both carriers), [`attest_request_meta`] (a request's `_meta`), and
 //!   [`attested_client_config`] (a ready `ClientConfig`, rmcp's `initialize` parameters).
+//! - Key-bound attestation (SPEC.md §17): [`LocalSigner::with_agent_key`] binds the agent's
+//!   own key into its tokens (`cnf`), and [`AttestingTransport::with_proof_key`] signs a proof
+//!   of possession with that key for every outgoing request, so a stolen token is worthless.
 //! - [`AttestationRejection`]: reads a server's refusal out of rmcp's errors, as a typed
 //!   [`ClientError::Rejected`] with the stable [`attest_core::Reason`].
 //!

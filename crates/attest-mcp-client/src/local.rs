@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use attest_core::{BuildError, SigningKey, TokenBuilder, UnixTime};
+use attest_core::{BuildError, Confirmation, PublicKey, SigningKey, TokenBuilder, UnixTime};
 use attest_protocol::Token;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -67,6 +67,20 @@ impl LocalSigner {
     #[must_use]
     pub fn with_freshness(mut self, freshness: Freshness) -> Self {
         self.freshness = freshness;
+        self
+    }
+
+    /// Binds the agent's own key into every token (`cnf.jwk`, SPEC.md §17): the tokens become
+    /// key-bound, worthless without the agent's private key. Pair it with
+    /// [`crate::AttestingTransport::with_proof_key`] holding that private key, so that every
+    /// request carries a proof.
+    #[must_use]
+    pub fn with_agent_key(mut self, agent: &PublicKey) -> Self {
+        let cnf = Confirmation {
+            jwk: Some(agent.to_jwk(&agent.thumbprint())),
+            ..Confirmation::default()
+        };
+        self.template = self.template.confirmation(cnf);
         self
     }
 

@@ -25,8 +25,10 @@
 //! concurrently may reach the inner transport in any order; a request may additionally be
 //! overtaken by a notification sent after it while its token is being fetched.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use attest_core::SigningKey;
+use attest_core::proof::{ProofClaims, ProofHeader, RequestBinding, token_hash};
 use attest_protocol::PROTOCOL_VERSION_META_KEY;
 use attest_protocol::Token;
 use rmcp::RoleClient;
@@ -38,7 +40,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::carriers::attach_to_request;
 use crate::error::ClientError;
-use crate::source::{BoxFuture, Freshness, TokenSource};
+use crate::local::os_rng;
+use crate::source::{BoxFuture, Clock, Freshness, SystemClock, TokenSource};
 
 /// Wraps an rmcp client transport so that outgoing requests carry a fresh attestation for
 /// `audience`: in `_meta["io.github.attest-rs/agent-attestation"]` (the compact object), in
@@ -72,6 +75,51 @@ pub struct AttestingTransport<T> {
     source: Arc<dyn TokenSource>,
     audience: Arc<str>,
     state: State<T>,
+    prover: Option<Arc<Prover>>,
+}
+
+/// Signs the proofs of possession of key-bound attestation (SPEC.md §17).
+struct Prover {
+    key: SigningKey,
+    header: ProofHeader,
+    clock: Arc<dyn Clock>,
+    /// `ath` of the token attached to this connection's `initialize`: the requests of the
+    /// session carry no token, so their proofs bind that one.
+    session: Mutex<Option<String>>,
+}
+
+impl Prover {
+    /// Signs a proof for `request`, made under the token whose hash is `ath`, and writes it
+    /// into the request's `_meta`.
+    fn prove(
+        &self,
+        request: &mut ClientRequest,
+        audience: &str,
+        ath: &str,
+    ) -> Result<(), ClientError> {
+        // The request exactly as it goes on the wire: `ph` covers its params without `_meta`.
+        let wire = serde_json::to_value(&*request)
+            .map_err(|e| ClientError::Encode(format!("request: {e}")))?;
+        let method = wire
+            .get("method")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let binding = RequestBinding::of_request(method, wire.get("params"))?;
+        let proof = ProofClaims::new(audience, &binding, ath, self.clock.now(), &mut os_rng()?)
+            .sign(&self.key, self.header)?;
+        attest_protocol::insert_proof_into_meta(request.get_meta_mut(), &proof)?;
+        Ok(())
+    }
+
+    fn session(&self) -> Option<String> {
+        self.session.lock().ok().and_then(|s| s.clone())
+    }
+
+    fn bind_session(&self, ath: &str) {
+        if let Ok(mut session) = self.session.lock() {
+            *session = Some(ath.to_owned());
+        }
+    }
 }
 
 impl<T> std::fmt::Debug for AttestingTransport<T> {
@@ -85,6 +133,7 @@ impl<T> std::fmt::Debug for AttestingTransport<T> {
             .field("audience", &self.audience)
             .field("source", &self.source)
             .field("state", &state)
+            .field("proof_key", &self.prover.as_ref().map(|p| p.key.kid()))
             .finish()
     }
 }
@@ -127,6 +176,57 @@ where
             source,
             audience: Arc::from(audience.into()),
             state: State::Idle(inner),
+            prover: None,
+        }
+    }
+
+    /// Signs a proof of possession (SPEC.md §17) with the agent's `key` for every outgoing
+    /// request: the key the tokens' `cnf` names (see [`crate::LocalSigner::with_agent_key`]).
+    ///
+    /// Each proof binds the audience, the time, a fresh `jti`, the request's method, its tool,
+    /// resource or prompt name and the hash of its params, and the hash of the token it is
+    /// made under: the token attached to the request, or, for the requests of an
+    /// `initialize` session that carry none, the token attached to `initialize`. It travels
+    /// in `_meta["io.github.attest-rs/agent-attestation"].proof` (the proof-only object
+    /// `{version, proof}` when the request carries no token). The header is `{alg, typ}`; use
+    /// [`AttestingTransport::with_proof_header`] for tokens whose `cnf` has only `jkt`.
+    #[must_use]
+    pub fn with_proof_key(mut self, key: SigningKey) -> Self {
+        self.prover = Some(Arc::new(Prover {
+            key,
+            header: ProofHeader::Plain,
+            clock: Arc::new(SystemClock),
+            session: Mutex::new(None),
+        }));
+        self
+    }
+
+    /// Sets the proof header form: [`ProofHeader::WithJwk`] for tokens whose `cnf` carries
+    /// only the thumbprint `jkt`. No effect without [`AttestingTransport::with_proof_key`].
+    #[must_use]
+    pub fn with_proof_header(mut self, header: ProofHeader) -> Self {
+        self.update_prover(|prover| prover.header = header);
+        self
+    }
+
+    /// Reads the proofs' `iat` from `clock` instead of the system clock. No effect without
+    /// [`AttestingTransport::with_proof_key`].
+    #[must_use]
+    pub fn with_proof_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.update_prover(|prover| prover.clock = clock);
+        self
+    }
+
+    fn update_prover(&mut self, change: impl FnOnce(&mut Prover)) {
+        if let Some(prover) = self.prover.take() {
+            let mut prover = Arc::try_unwrap(prover).unwrap_or_else(|shared| Prover {
+                key: shared.key.clone(),
+                header: shared.header,
+                clock: Arc::clone(&shared.clock),
+                session: Mutex::new(shared.session()),
+            });
+            change(&mut prover);
+            self.prover = Some(Arc::new(prover));
         }
     }
 
@@ -181,14 +281,27 @@ where
         let commands = self.start().map(|running| running.commands.clone());
         let source = Arc::clone(&self.source);
         let audience = Arc::clone(&self.audience);
+        let prover = self.prover.clone();
         async move {
             let commands = commands?;
             let mut item = item;
-            if let JsonRpcMessage::Request(request) = &mut item
-                && needs_attestation(&request.request, source.freshness())
-            {
-                let token: Token = source.token(&audience).await?;
-                attach_to_request(&mut request.request, token.as_str())?;
+            if let JsonRpcMessage::Request(request) = &mut item {
+                let mut ath = None;
+                if needs_attestation(&request.request, source.freshness()) {
+                    let token: Token = source.token(&audience).await?;
+                    attach_to_request(&mut request.request, token.as_str())?;
+                    ath = Some(token_hash(token.as_str()));
+                }
+                if let Some(prover) = &prover {
+                    if let (Some(ath), ClientRequest::InitializeRequest(_)) =
+                        (&ath, &request.request)
+                    {
+                        prover.bind_session(ath);
+                    }
+                    if let Some(ath) = ath.or_else(|| prover.session()) {
+                        prover.prove(&mut request.request, &audience, &ath)?;
+                    }
+                }
             }
             let (reply, inner_send) = oneshot::channel();
             commands

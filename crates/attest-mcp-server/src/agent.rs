@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use attest_core::proof::ConfirmationKey;
 use attest_core::{
     AgentIdentity, AgentIntegrity, AttestationMetadata, Claims, Reason, SafetyLevel, UnixTime,
     Verified,
@@ -17,18 +18,61 @@ pub struct VerifiedAgent {
     claims: Arc<Claims>,
     trust_level: TrustLevel,
     valid_until: UnixTime,
+    /// `ath` of the token this agent was verified from: what its proofs must bind.
+    token_hash: Arc<str>,
+    /// The `cnf` key, imported once at verification (the import checks are not cheap).
+    confirmation: Option<Arc<ConfirmationKey>>,
+    /// Whether the request this value was handed to carried a valid proof.
+    proof_bound: bool,
 }
 
 impl VerifiedAgent {
-    pub(crate) fn new(verified: Verified) -> VerifiedAgent {
+    /// `token_digest` is the SHA-256 of the token the agent was verified from.
+    pub(crate) fn new(verified: Verified, token_digest: &[u8; 32]) -> VerifiedAgent {
         let valid_until = verified.replay_record_until();
         let claims = verified.into_claims();
         let trust_level = TrustLevel::for_type(claims.attestation_metadata.attestation_type);
+        // attest-core already checked `cnf` during verification; a token whose `cnf` does not
+        // import never gets here.
+        let confirmation = ConfirmationKey::from_claims(&claims).ok().map(Arc::new);
         VerifiedAgent {
             claims: Arc::new(claims),
             trust_level,
             valid_until,
+            token_hash: Arc::from(attest_core::proof::token_hash_of_digest(token_digest)),
+            confirmation,
+            proof_bound: false,
         }
+    }
+
+    /// This agent as seen by one request, with whether that request's proof was verified.
+    pub(crate) fn for_request(&self, proof_bound: bool) -> VerifiedAgent {
+        VerifiedAgent {
+            proof_bound,
+            ..self.clone()
+        }
+    }
+
+    /// True if this request carried a valid proof of possession of the attestation's `cnf` key
+    /// (SPEC.md §17): it was made by the holder of the agent's key, not merely by a holder of
+    /// the token.
+    pub fn proof_bound(&self) -> bool {
+        self.proof_bound
+    }
+
+    /// True if the attestation names the agent's key (`cnf`), so its requests can carry proofs.
+    pub fn is_key_bound(&self) -> bool {
+        self.confirmation.is_some()
+    }
+
+    /// The key the agent's proofs must be signed with, from `cnf`.
+    pub fn confirmation_key(&self) -> Option<&ConfirmationKey> {
+        self.confirmation.as_deref()
+    }
+
+    /// `ath`: base64url(SHA-256) of the attestation token this agent was verified from.
+    pub fn token_hash(&self) -> &str {
+        &self.token_hash
     }
 
     /// The issuer that attested the agent.
@@ -88,6 +132,30 @@ impl VerifiedAgent {
     /// Every verified claim.
     pub fn claims(&self) -> &Claims {
         &self.claims
+    }
+}
+
+/// The proof-of-possession outcome of one request (SPEC.md §17), as a handler sees it in the
+/// request extensions (`Extension<ProofStatus>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofStatus {
+    /// The request carried a valid proof, signed by the key the attestation's `cnf` names
+    /// (identified by its RFC 7638 thumbprint), and its `jti` was recorded.
+    Verified {
+        /// The thumbprint of the agent's key.
+        thumbprint: String,
+    },
+    /// No proof was presented, and the policy allowed that (`optional`).
+    Absent,
+    /// Proofs are not checked for this request (policy `off`, or no verified agent to check a
+    /// proof against under `optional`); any proof it carried was ignored.
+    NotChecked,
+}
+
+impl ProofStatus {
+    /// True for [`ProofStatus::Verified`].
+    pub fn is_verified(&self) -> bool {
+        matches!(self, ProofStatus::Verified { .. })
     }
 }
 

@@ -4,15 +4,18 @@
 //! bound to), the policy and `now`, admit it with a status for the handler, or refuse it with a
 //! reason. The wrapper in `server.rs` only gathers the inputs and carries out the result.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use attest_core::{Reason, UnixTime};
-use attest_protocol::{AttestationError, Enforcement, Presented, ServerAdvertisement};
+use attest_core::proof::{RequestBinding, request_name};
+use attest_core::{ProofError, Reason, UnixTime};
+use attest_protocol::{AttestationError, Enforcement, Presented, ServerAdvertisement, Token};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{ErrorCode, ServerCapabilities};
 use serde_json::{Map, Value};
 
-use crate::agent::AttestationStatus;
+use crate::agent::{AttestationStatus, ProofStatus};
+use crate::error::VerifierError;
 use crate::server::AttestingServer;
 use crate::verifier::Verifier;
 
@@ -29,6 +32,55 @@ pub enum SessionExpiry {
     KeepBinding,
 }
 
+/// Whether requests must carry a proof of possession of the attestation's `cnf` key
+/// (SPEC.md §17). Set as a default for every request, and per tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum ProofPolicy {
+    /// Proofs are ignored: attestations are bearer tokens. The default.
+    #[default]
+    Off,
+    /// A proof, when present, is verified (and the request refused if it fails); a request
+    /// without one is admitted on its attestation alone.
+    Optional,
+    /// Every request must carry a valid proof from a verified, key-bound attestation. A token
+    /// with `cnf` arriving without a proof is refused (`attestation_proof_required`), and so is
+    /// a token without `cnf`, which can never be proven.
+    Required,
+}
+
+impl ProofPolicy {
+    /// The wire string, as advertised: `off`, `optional` or `required`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProofPolicy::Off => "off",
+            ProofPolicy::Optional => "optional",
+            ProofPolicy::Required => "required",
+        }
+    }
+}
+
+/// The proof policies of a gate: a default, and overrides by tool name (for `tools/call`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProofPolicies {
+    default: ProofPolicy,
+    tools: HashMap<String, ProofPolicy>,
+}
+
+impl ProofPolicies {
+    /// The policy for a request of `method` naming `name`.
+    pub(crate) fn for_request(&self, method: &str, name: Option<&str>) -> ProofPolicy {
+        match (method, name) {
+            ("tools/call", Some(tool)) => self.tools.get(tool).copied().unwrap_or(self.default),
+            _ => self.default,
+        }
+    }
+
+    /// True when no request can need a proof checked: every proof is ignored.
+    fn all_off(&self) -> bool {
+        self.default == ProofPolicy::Off && self.tools.values().all(|p| *p == ProofPolicy::Off)
+    }
+}
+
 /// The shared configuration of every [`AttestingServer`]: the verifier, the enforcement
 /// policy, and what the server advertises. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -36,11 +88,12 @@ pub struct AttestationGate {
     inner: Arc<GateInner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct GateInner {
     pub(crate) verifier: Verifier,
     pub(crate) enforcement: Enforcement,
     pub(crate) session_expiry: SessionExpiry,
+    pub(crate) proofs: ProofPolicies,
 }
 
 impl AttestationGate {
@@ -50,7 +103,17 @@ impl AttestationGate {
             verifier,
             enforcement,
             session_expiry: SessionExpiry::default(),
+            proofs: ProofPolicies::default(),
         };
+        AttestationGate {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// This gate with one setting changed.
+    fn with(self, change: impl FnOnce(&mut GateInner)) -> AttestationGate {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| (*shared).clone());
+        change(&mut inner);
         AttestationGate {
             inner: Arc::new(inner),
         }
@@ -59,14 +122,34 @@ impl AttestationGate {
     /// Sets what happens when a session's token expires. Default [`SessionExpiry::Reinitialize`].
     #[must_use]
     pub fn session_expiry(self, session_expiry: SessionExpiry) -> AttestationGate {
-        let inner = GateInner {
-            verifier: self.inner.verifier.clone(),
-            enforcement: self.inner.enforcement,
-            session_expiry,
-        };
-        AttestationGate {
-            inner: Arc::new(inner),
-        }
+        self.with(|inner| inner.session_expiry = session_expiry)
+    }
+
+    /// Sets the proof-of-possession policy of every request (SPEC.md §17), unless a tool has
+    /// its own ([`AttestationGate::tool_proof_policy`]). Default [`ProofPolicy::Off`].
+    #[must_use]
+    pub fn proof_policy(self, policy: ProofPolicy) -> AttestationGate {
+        self.with(|inner| inner.proofs.default = policy)
+    }
+
+    /// Sets the proof-of-possession policy of `tools/call` requests for the tool `tool`,
+    /// overriding the default: e.g. `Required` for a tool that deploys, `Off` for one that
+    /// reads the weather.
+    #[must_use]
+    pub fn tool_proof_policy(
+        self,
+        tool: impl Into<String>,
+        policy: ProofPolicy,
+    ) -> AttestationGate {
+        let tool = tool.into();
+        self.with(|inner| {
+            inner.proofs.tools.insert(tool, policy);
+        })
+    }
+
+    /// The proof policy for a request of `method` naming `name` (the tool of a `tools/call`).
+    pub fn proof_policy_for(&self, method: &str, name: Option<&str>) -> ProofPolicy {
+        self.inner.proofs.for_request(method, name)
     }
 
     /// Wraps `handler` so that every request it serves passes this gate.
@@ -113,6 +196,72 @@ impl AttestationGate {
                 AttestationStatus::Failed(e.reason())
             }
         })
+    }
+
+    /// The proof step of a request admitted with `status` (SPEC.md §17.6): by the proof
+    /// policy for the request, verify `proof` against the verified agent's `cnf` key and the
+    /// request (`method`, and its params from `params`, computed only if needed), and record
+    /// its `jti`. An `Err` is the refusal to send.
+    pub(crate) async fn check_proof(
+        &self,
+        status: &AttestationStatus,
+        proof: Option<&Token>,
+        method: &str,
+        params: impl FnOnce() -> Option<Value>,
+    ) -> Result<ProofStatus, McpError> {
+        if self.inner.proofs.all_off() {
+            return Ok(ProofStatus::NotChecked);
+        }
+        let params = params();
+        let policy = self.proof_policy_for(method, request_name(method, params.as_ref()));
+        let agent = match (policy, proof, status.agent()) {
+            (ProofPolicy::Off, ..) => return Ok(ProofStatus::NotChecked),
+            (ProofPolicy::Optional, None, _) => return Ok(ProofStatus::Absent),
+            (ProofPolicy::Optional, Some(_), None) => return Ok(ProofStatus::NotChecked),
+            // Only a verified agent can be key-bound: the attestation's own refusal stands.
+            (ProofPolicy::Required, _, None) => {
+                let reason = match status {
+                    AttestationStatus::Failed(reason) => *reason,
+                    _ => Reason::Required,
+                };
+                return Err(self.error(reason));
+            }
+            (_, _, Some(agent)) => agent,
+        };
+        let Some(proof) = proof else {
+            return Err(self.refuse_proof(agent.issuer(), &ProofError::Missing.into()));
+        };
+        let checked = match RequestBinding::of_request(method, params.as_ref()) {
+            Ok(binding) => {
+                self.inner
+                    .verifier
+                    .verify_proof(agent, proof.as_str(), &binding, None)
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        match checked {
+            Ok(proven) => Ok(ProofStatus::Verified {
+                thumbprint: proven
+                    .replay_issuer()
+                    .strip_prefix(attest_core::proof::REPLAY_NAMESPACE)
+                    .unwrap_or_default()
+                    .to_owned(),
+            }),
+            Err(e) => Err(self.refuse_proof(agent.issuer(), &e)),
+        }
+    }
+
+    /// Logs and counts a refused proof, and builds its error.
+    fn refuse_proof(&self, issuer: &str, error: &VerifierError) -> McpError {
+        let reason = error.reason();
+        tracing::info!(%reason, detail = %error, "proof of possession refused");
+        self.inner.verifier.observer().record_verification(
+            Some(issuer),
+            Err(reason),
+            std::time::Duration::ZERO,
+        );
+        self.error(reason)
     }
 
     /// The status a session's `initialize` outcome gives at `now`.
@@ -173,7 +322,7 @@ impl AttestationGate {
                 .collect(),
         }
         .to_json_rpc();
-        // Our codes (-31001..-31013) fit in an i32; the fallback is `attestation_required`'s.
+        // Our codes (-31001..-31018) fit in an i32; the fallback is `attestation_required`'s.
         let code = i32::try_from(error.code).unwrap_or(attest_protocol::ERROR_CODE_BASE);
         McpError::new(ErrorCode(code), error.message, error.data)
     }
@@ -194,6 +343,12 @@ impl AttestationGate {
             .collect();
         advertisement.required_claims = policy.required_claims().to_vec();
         advertisement.result = status.map(AttestationStatus::to_result);
+        // SPEC.md §17.7: the default proof policy, so that a client knows to sign proofs.
+        if self.inner.proofs.default != ProofPolicy::Off {
+            advertisement
+                .extra
+                .insert("proof".into(), self.inner.proofs.default.as_str().into());
+        }
         let Value::Object(object) = advertisement.to_value() else {
             return;
         };

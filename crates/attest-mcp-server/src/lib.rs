@@ -14,6 +14,11 @@
 //!   the gate. Handlers read the outcome from the request extensions:
 //!   `Extension<VerifiedAgent>` or [`AttestationStatus`].
 //!
+//! Key-bound attestation (SPEC.md §17): a [`ProofPolicy`] on the gate (a default, and per tool)
+//! makes requests carry a proof of possession of the key the attestation's `cnf` names, checked
+//! by [`Verifier::verify_proof`] against the request's method, name and params before its `jti`
+//! is recorded. Handlers read [`ProofStatus`] and [`VerifiedAgent::proof_bound`].
+//!
 //! [`http::router`] builds the streamable-HTTP service and mounts `/mcp`, `/health` and
 //! `/metrics`.
 //!
@@ -45,10 +50,10 @@ mod keys;
 mod server;
 mod verifier;
 
-pub use agent::{AttestationStatus, VerifiedAgent};
+pub use agent::{AttestationStatus, ProofStatus, VerifiedAgent};
 pub use attest_protocol::Enforcement;
 pub use error::VerifierError;
-pub use gate::{AttestationGate, SessionExpiry};
+pub use gate::{AttestationGate, ProofPolicy, SessionExpiry};
 pub use keys::{KeyFuture, KeyLookupError, KeySource};
 pub use server::AttestingServer;
 pub use verifier::{Verifier, VerifierBuilder};

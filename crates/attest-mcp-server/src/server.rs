@@ -16,7 +16,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use attest_protocol::find_in_meta;
+use attest_protocol::{ProtocolError, RequestPresentation, Token, find_with_proof_in_meta};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, CancelledNotificationParam,
     CompleteRequestParams, CompleteResult, CustomNotification, CustomRequest, CustomResult,
@@ -35,7 +35,7 @@ use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
-use crate::agent::AttestationStatus;
+use crate::agent::{AttestationStatus, ProofStatus};
 use crate::gate::AttestationGate;
 
 /// An rmcp server handler whose every request passes attestation first.
@@ -74,31 +74,43 @@ impl<H> AttestingServer<H> {
     }
 
     /// The status of a message: its own attestation (`_meta`) if it carries one, else the
-    /// session's binding.
-    async fn status(&self, meta: &Map<String, Value>) -> AttestationStatus {
-        match self.gate.status_of(find_in_meta(meta), true).await {
+    /// session's binding. Also returns the proof of possession the message carries, if any.
+    async fn status(&self, meta: &Map<String, Value>) -> (AttestationStatus, Option<Token>) {
+        let (presented, proof) = split(find_with_proof_in_meta(meta));
+        let status = match self.gate.status_of(presented, true).await {
             Some(status) => status,
             None => self
                 .gate
                 .bound_status(self.binding(), self.gate.verifier().now()),
-        }
+        };
+        (status, proof)
     }
 
-    /// The gate for a request: admit it (recording the outcome in its extensions, where handlers
-    /// read it) or refuse it with the attestation error.
-    async fn admit(&self, context: &mut RequestContext<RoleServer>) -> Result<(), McpError> {
-        let status = self.status(&context.meta.0.0).await;
+    /// The gate for a request of `method`: admit it by its attestation, then check its proof
+    /// of possession against the request (`params` computes the request's params as JSON, only
+    /// if the proof policy needs them), recording both outcomes in its extensions, where
+    /// handlers read them; or refuse it with the attestation error.
+    async fn admit(
+        &self,
+        context: &mut RequestContext<RoleServer>,
+        method: &str,
+        params: impl FnOnce() -> Option<Value>,
+    ) -> Result<(), McpError> {
+        let (status, proof) = self.status(&context.meta.0.0).await;
         let status = self.gate.admit(status)?;
-        if let Some(agent) = status.agent() {
-            context.extensions.insert(agent.clone());
-        }
-        context.extensions.insert(status);
+        let proof = self
+            .gate
+            .check_proof(&status, proof.as_ref(), method, params)
+            .await?;
+        record(&mut context.extensions, status, proof);
         Ok(())
     }
 
     /// The gate for a notification: true if it may reach the handler.
+    ///
+    /// Notifications carry no proof of possession: they are admitted on attestation alone.
     async fn admit_notification(&self, context: &mut NotificationContext<RoleServer>) -> bool {
-        let status = self.status(&context.meta.0.0).await;
+        let (status, _proof) = self.status(&context.meta.0.0).await;
         match self.gate.admit(status) {
             Ok(status) => {
                 if let Some(agent) = status.agent() {
@@ -115,16 +127,49 @@ impl<H> AttestingServer<H> {
     }
 }
 
+/// The attestation outcome of a message and the proof outcome of a request, where handlers
+/// read them: `AttestationStatus`, `ProofStatus`, and the `VerifiedAgent` when there is one.
+fn record(extensions: &mut rmcp::model::Extensions, status: AttestationStatus, proof: ProofStatus) {
+    if let Some(agent) = status.agent() {
+        extensions.insert(agent.for_request(proof.is_verified()));
+    }
+    extensions.insert(status);
+    extensions.insert(proof);
+}
+
+/// Splits what a message presented into the attestation and the proof.
+fn split(
+    found: Result<RequestPresentation, ProtocolError>,
+) -> (
+    Result<attest_protocol::Presented, ProtocolError>,
+    Option<Token>,
+) {
+    match found {
+        Ok(found) => (Ok(found.attestation), found.proof),
+        Err(e) => (Err(e), None),
+    }
+}
+
+/// The params of a request as JSON, as a proof's `ph` and `nam` are computed over them. `null`
+/// (absent optional params) is absent.
+fn params_json(params: &impl serde::Serialize) -> Option<Value> {
+    match serde_json::to_value(params) {
+        Ok(Value::Null) | Err(_) => None,
+        Ok(value) => Some(value),
+    }
+}
+
 /// Requests that reach application code: each is admitted by the gate before delegation.
+/// Each entry names its MCP method, which a proof of possession binds (`mth`).
 macro_rules! gated {
-    ($( $(#[$attr:meta])* $name:ident($params:ty) -> $result:ty; )*) => {$(
+    ($( $(#[$attr:meta])* $name:ident($method:literal, $params:ty) -> $result:ty; )*) => {$(
         $(#[$attr])*
         async fn $name(
             &self,
             params: $params,
             mut context: RequestContext<RoleServer>,
         ) -> Result<$result, McpError> {
-            self.admit(&mut context).await?;
+            self.admit(&mut context, $method, || params_json(&params)).await?;
             self.inner.$name(params, context).await
         }
     )*};
@@ -143,28 +188,39 @@ macro_rules! gated_notifications {
 
 impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
     gated! {
-        complete(CompleteRequestParams) -> CompleteResult;
+        complete("completion/complete", CompleteRequestParams) -> CompleteResult;
         #[allow(deprecated)]
-        set_level(SetLevelRequestParams) -> ();
-        get_prompt(GetPromptRequestParams) -> GetPromptResponse;
-        list_prompts(Option<PaginatedRequestParams>) -> ListPromptsResult;
-        list_resources(Option<PaginatedRequestParams>) -> ListResourcesResult;
-        list_resource_templates(Option<PaginatedRequestParams>) -> ListResourceTemplatesResult;
-        read_resource(ReadResourceRequestParams) -> ReadResourceResponse;
+        set_level("logging/setLevel", SetLevelRequestParams) -> ();
+        get_prompt("prompts/get", GetPromptRequestParams) -> GetPromptResponse;
+        list_prompts("prompts/list", Option<PaginatedRequestParams>) -> ListPromptsResult;
+        list_resources("resources/list", Option<PaginatedRequestParams>) -> ListResourcesResult;
+        list_resource_templates("resources/templates/list", Option<PaginatedRequestParams>) -> ListResourceTemplatesResult;
+        read_resource("resources/read", ReadResourceRequestParams) -> ReadResourceResponse;
         // Legacy-only methods, still served to legacy sessions, so still gated.
         #[allow(deprecated)]
-        subscribe(SubscribeRequestParams) -> ();
+        subscribe("resources/subscribe", SubscribeRequestParams) -> ();
         #[allow(deprecated)]
-        unsubscribe(UnsubscribeRequestParams) -> ();
-        call_tool(CallToolRequestParams) -> CallToolResponse;
-        list_tools(Option<PaginatedRequestParams>) -> ListToolsResult;
-        on_custom_request(CustomRequest) -> CustomResult;
-        get_task(GetTaskParams) -> GetTaskResult;
-        update_task(UpdateTaskParams) -> ();
-        cancel_task(CancelTaskParams) -> ();
-        list_skills(Option<PaginatedRequestParams>) -> ListSkillsResult;
-        get_skill(GetSkillRequestParams) -> GetSkillResult;
-        read_resource_directory(ReadResourceDirectoryRequestParams) -> ReadResourceDirectoryResult;
+        unsubscribe("resources/unsubscribe", UnsubscribeRequestParams) -> ();
+        call_tool("tools/call", CallToolRequestParams) -> CallToolResponse;
+        list_tools("tools/list", Option<PaginatedRequestParams>) -> ListToolsResult;
+        get_task("tasks/get", GetTaskParams) -> GetTaskResult;
+        update_task("tasks/update", UpdateTaskParams) -> ();
+        cancel_task("tasks/cancel", CancelTaskParams) -> ();
+        list_skills("skills/list", Option<PaginatedRequestParams>) -> ListSkillsResult;
+        get_skill("skills/get", GetSkillRequestParams) -> GetSkillResult;
+        read_resource_directory("resources/directory/read", ReadResourceDirectoryRequestParams) -> ReadResourceDirectoryResult;
+    }
+
+    /// A custom request: gated like the others, under its own method name.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        let method = request.method.clone();
+        self.admit(&mut context, &method, || request.params.clone())
+            .await?;
+        self.inner.on_custom_request(request, context).await
     }
 
     gated_notifications! {
@@ -178,8 +234,16 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
     /// `subscriptions/listen` (2026-07-28): gated like any request, from the request context
     /// the subscription was opened with.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        let status = self.status(&context.request_context().meta.0.0).await;
-        self.gate.admit(status)?;
+        let (status, proof) = self.status(&context.request_context().meta.0.0).await;
+        let status = self.gate.admit(status)?;
+        let params = || {
+            params_json(&rmcp::model::SubscriptionsListenRequestParams::new(
+                context.requested().clone(),
+            ))
+        };
+        self.gate
+            .check_proof(&status, proof.as_ref(), "subscriptions/listen", params)
+            .await?;
         self.inner.listen(context).await
     }
 
@@ -203,8 +267,22 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
             .await
             .unwrap_or(AttestationStatus::Absent);
         let status = self.gate.admit(status)?;
+        // The proof of `initialize` rides in its `_meta` (SPEC.md §17.3).
+        let proof = match find_with_proof_in_meta(&context.meta.0.0) {
+            Ok(found) => found.proof,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed attestation object in initialize _meta");
+                return Err(self.gate.error(e.reason()));
+            }
+        };
+        let proof = self
+            .gate
+            .check_proof(&status, proof.as_ref(), "initialize", || {
+                params_json(&request)
+            })
+            .await?;
         self.bind(status.clone());
-        context.extensions.insert(status.clone());
+        record(&mut context.extensions, status.clone(), proof);
         let mut result = self.inner.initialize(request, context).await?;
         self.gate.advertise(&mut result.capabilities, Some(&status));
         Ok(result)

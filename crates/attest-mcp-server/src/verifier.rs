@@ -6,7 +6,8 @@ use std::time::Duration;
 use attest_cache::{
     Clock, Freshness, Health, MemoryReplayStore, ReplayMetrics, ReplayStore, SystemClock,
 };
-use attest_core::{Policy, UnixTime, VerifyError, dangerous};
+use attest_core::proof::{ExpectedRequest, ProofLimits, RequestBinding, VerifiedProof};
+use attest_core::{Policy, ProofError, UnixTime, VerifyError, dangerous};
 use attest_observe::{Observer, VerificationGuard};
 use sha2::{Digest, Sha256};
 
@@ -33,6 +34,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// Tokens already verified on this node, by SHA-256 of the whole token (SPEC.md §13.4).
     reusable: moka::sync::Cache<[u8; 32], VerifiedAgent>,
+    /// What a proof of possession may be (SPEC.md §17).
+    proof_limits: ProofLimits,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -52,9 +55,17 @@ pub struct VerifierBuilder {
     observer: Option<Observer>,
     clock: Arc<dyn Clock>,
     cache_capacity: u64,
+    proof_limits: Option<ProofLimits>,
 }
 
 impl VerifierBuilder {
+    /// What proofs of possession may be (SPEC.md §17): the proof window (default 60 s), the
+    /// leeway on a future `iat` (default: the policy's leeway) and the caps.
+    pub fn proof_limits(mut self, limits: ProofLimits) -> Self {
+        self.proof_limits = Some(limits);
+        self
+    }
+
     /// Where keys come from (required).
     pub fn keys(mut self, keys: impl KeySource + 'static) -> Self {
         self.keys = Some(Arc::new(keys));
@@ -130,6 +141,10 @@ impl VerifierBuilder {
             .max_capacity(self.cache_capacity)
             .time_to_live(Duration::from_secs(ttl))
             .build();
+        let proof_limits = self.proof_limits.unwrap_or(ProofLimits {
+            leeway_secs: self.policy.leeway_secs(),
+            ..ProofLimits::default()
+        });
         Ok(Verifier {
             inner: Arc::new(Inner {
                 policy: self.policy,
@@ -138,6 +153,7 @@ impl VerifierBuilder {
                 observer,
                 clock: self.clock,
                 reusable,
+                proof_limits,
             }),
         })
     }
@@ -153,7 +169,13 @@ impl Verifier {
             observer: None,
             clock: Arc::new(SystemClock),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
+            proof_limits: None,
         }
+    }
+
+    /// What proofs of possession may be.
+    pub fn proof_limits(&self) -> &ProofLimits {
+        &self.inner.proof_limits
     }
 
     /// The policy tokens are verified against.
@@ -183,8 +205,17 @@ impl Verifier {
     /// lookup, resolve the key by `(iss, kid)`, verify signature and claims, and only then
     /// record the `jti` in the replay store, atomically. Every outcome is counted and traced.
     pub async fn verify(&self, token: &str) -> Result<VerifiedAgent, VerifierError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.verify_digested(token, &digest).await
+    }
+
+    async fn verify_digested(
+        &self,
+        token: &str,
+        digest: &[u8; 32],
+    ) -> Result<VerifiedAgent, VerifierError> {
         let mut guard = self.inner.observer.start_verification();
-        let result = self.verify_and_record(token, &mut guard).await;
+        let result = self.verify_and_record(token, digest, &mut guard).await;
         finish(guard, &result);
         result
     }
@@ -205,14 +236,60 @@ impl Verifier {
             }
             self.inner.reusable.invalidate(&digest);
         }
-        let agent = self.verify(token).await?;
+        let agent = self.verify_digested(token, &digest).await?;
         self.inner.reusable.insert(digest, agent.clone());
         Ok(agent)
+    }
+
+    /// Checks a request's proof of possession (SPEC.md §17) against `agent`, an attestation
+    /// verified for this request (presented with it, served from the verified-token cache, or
+    /// bound to its session), and only then records the proof's `jti`.
+    ///
+    /// The proof must be signed by the key `agent`'s `cnf` names, and bind `agent`'s token
+    /// (`ath`), one of the policy's audiences (`aud`), the request (`mth`, `nam`, `ph` from
+    /// `request`) and, when the server issued one, `nonce`; its `iat` must lie within the
+    /// proof window. Its `jti` is recorded in the replay store under `proof:` + the key's
+    /// thumbprint (apart from attestation `jti`s) until the window closes.
+    pub async fn verify_proof(
+        &self,
+        agent: &VerifiedAgent,
+        proof: &str,
+        request: &RequestBinding,
+        nonce: Option<&str>,
+    ) -> Result<VerifiedProof, VerifierError> {
+        let key = agent
+            .confirmation_key()
+            .ok_or(ProofError::NoConfirmationKey)?;
+        let expected = ExpectedRequest {
+            audiences: self.inner.policy.audiences(),
+            token_hash: agent.token_hash(),
+            binding: request,
+            nonce,
+        };
+        let proven = attest_core::proof::verify_proof(
+            proof,
+            key,
+            &expected,
+            &self.inner.proof_limits,
+            self.now(),
+        )?;
+        // Only now, after every other check, is the proof's jti recorded.
+        let freshness = self
+            .inner
+            .replay
+            .check_and_record(proven.replay_issuer(), proven.jti(), proven.record_until())
+            .await
+            .map_err(|e| VerifierError::ReplayStoreUnavailable(e.to_string()))?;
+        match freshness {
+            Freshness::Fresh => Ok(proven),
+            Freshness::Replayed => Err(VerifierError::ProofReplay),
+        }
     }
 
     async fn verify_and_record(
         &self,
         token: &str,
+        digest: &[u8; 32],
         guard: &mut VerificationGuard,
     ) -> Result<VerifiedAgent, VerifierError> {
         let policy = &self.inner.policy;
@@ -248,7 +325,7 @@ impl Verifier {
             .await
             .map_err(|e| VerifierError::ReplayStoreUnavailable(e.to_string()))?;
         match freshness {
-            Freshness::Fresh => Ok(VerifiedAgent::new(verified)),
+            Freshness::Fresh => Ok(VerifiedAgent::new(verified, digest)),
             Freshness::Replayed => Err(VerifierError::Replay),
         }
     }

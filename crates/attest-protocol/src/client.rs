@@ -55,13 +55,17 @@ impl Serialize for Token {
 }
 
 /// The attestation a client presents: `{version, token, supported_algorithms?,
-/// attestation_types?}`.
+/// attestation_types?, proof?}`.
 ///
 /// The same object travels in every carrier: `capabilities.extensions[EXTENSION_ID]`,
 /// `capabilities.experimental["security.attestation"]`, and a request's `_meta[EXTENSION_ID]`.
 /// `version` and `token` are required; the two lists are optional, and read as
 /// [`DEFAULT_SUPPORTED_ALGORITHMS`] and [`DEFAULT_ATTESTATION_TYPES`] when absent. Unknown
 /// entries in the lists and unknown members are kept, so a message round-trips to equal JSON.
+///
+/// `proof` is the request's proof of possession (SPEC.md §17), a compact JWS signed by the key
+/// the token's `cnf` names. It is read strictly wherever it appears, and a server uses it only
+/// from `_meta[EXTENSION_ID]`: a proof binds one request, never a set of capabilities.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClientAttestation {
     version: Version,
@@ -70,15 +74,18 @@ pub struct ClientAttestation {
     supported_algorithms: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     attestation_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proof: Option<Token>,
     #[serde(flatten)]
     extra: BTreeMap<String, Value>,
 }
 
-const CLIENT_MEMBERS: [&str; 4] = [
+const CLIENT_MEMBERS: [&str; 5] = [
     "version",
     "token",
     "supported_algorithms",
     "attestation_types",
+    "proof",
 ];
 
 impl ClientAttestation {
@@ -90,6 +97,7 @@ impl ClientAttestation {
             token: Token::new(token)?,
             supported_algorithms: Some(DEFAULT_SUPPORTED_ALGORITHMS.map(str::to_owned).to_vec()),
             attestation_types: Some(DEFAULT_ATTESTATION_TYPES.map(str::to_owned).to_vec()),
+            proof: None,
             extra: BTreeMap::new(),
         })
     }
@@ -102,6 +110,7 @@ impl ClientAttestation {
             token: Token::new(token)?,
             supported_algorithms: None,
             attestation_types: None,
+            proof: None,
             extra: BTreeMap::new(),
         })
     }
@@ -109,7 +118,8 @@ impl ClientAttestation {
     /// Reads the object strictly. `at` is the JSON Pointer of `value`, used in errors.
     ///
     /// Refused: a non-object; a missing or non-string `version` or `token`; an empty token; an
-    /// unknown version; a list member that is not an array of strings.
+    /// unknown version; a list member that is not an array of strings; a `proof` that is not a
+    /// non-empty string.
     pub fn from_value_at(value: &Value, at: &str) -> Result<ClientAttestation, ProtocolError> {
         let object = json::object(value, at)?;
         let version = json::string(object, at, "version")?;
@@ -128,6 +138,7 @@ impl ClientAttestation {
             token: Token(token.to_owned()),
             supported_algorithms: json::string_list(object, at, "supported_algorithms")?,
             attestation_types: json::string_list(object, at, "attestation_types")?,
+            proof: read_proof(object, at)?,
             extra: json::extra(object, &CLIENT_MEMBERS),
         })
     }
@@ -151,6 +162,9 @@ impl ClientAttestation {
         }
         if let Some(types) = &self.attestation_types {
             map.insert("attestation_types".into(), types.clone().into());
+        }
+        if let Some(proof) = &self.proof {
+            map.insert("proof".into(), proof.0.clone().into());
         }
         for (name, value) in &self.extra {
             map.insert(name.clone(), value.clone());
@@ -187,6 +201,26 @@ impl ClientAttestation {
     /// Members this crate does not know, kept as they were.
     pub fn extra(&self) -> &BTreeMap<String, Value> {
         &self.extra
+    }
+
+    /// The request's proof of possession (SPEC.md §17), if the object carries one.
+    pub fn proof(&self) -> Option<&Token> {
+        self.proof.as_ref()
+    }
+
+    /// This object with a proof of possession. An empty proof is refused.
+    pub fn with_proof(
+        mut self,
+        proof: impl Into<String>,
+    ) -> Result<ClientAttestation, ProtocolError> {
+        let proof = proof.into();
+        if proof.is_empty() {
+            return Err(ProtocolError::EmptyToken {
+                pointer: "/proof".to_owned(),
+            });
+        }
+        self.proof = Some(Token(proof));
+        Ok(self)
     }
 
     /// Writes this object into client capabilities (an `initialize` request's
@@ -338,9 +372,7 @@ pub fn find_in_capabilities(capabilities: &Map<String, Value>) -> Result<Present
 /// `_meta["io.modelcontextprotocol/clientCapabilities"]` (as [`find_in_capabilities`]). Every
 /// carrier present is read strictly; different tokens in two carriers are a conflict.
 pub fn find_in_meta(meta: &Map<String, Value>) -> Result<Presented, ProtocolError> {
-    let mut found = Vec::new();
-    collect_from_meta(meta, "", &mut found)?;
-    decide(found)
+    find_with_proof_in_meta(meta).map(|p| p.attestation)
 }
 
 /// Finds the attestation in a request's `params`, whatever the protocol generation: in
@@ -349,35 +381,149 @@ pub fn find_in_meta(meta: &Map<String, Value>) -> Result<Presented, ProtocolErro
 ///
 /// `params` absent or `null` is [`Presented::Absent`]; any other non-object is an error.
 pub fn find_in_params(params: Option<&Value>) -> Result<Presented, ProtocolError> {
-    let params = match params {
-        None | Some(Value::Null) => return Ok(Presented::Absent),
-        Some(params) => json::object(params, "")?,
-    };
-    let mut found = Vec::new();
-    if let Some(meta) = json::container(params, "", "_meta")? {
-        collect_from_meta(meta, "/_meta", &mut found)?;
-    }
-    if let Some(capabilities) = json::container(params, "", "capabilities")? {
-        collect_from_capabilities(capabilities, "/capabilities", &mut found)?;
-    }
-    decide(found)
+    find_with_proof_in_params(params).map(|p| p.attestation)
 }
 
 fn collect_from_meta(
     meta: &Map<String, Value>,
     at: &str,
     found: &mut Vec<Found>,
-) -> Result<(), ProtocolError> {
+) -> Result<Option<Token>, ProtocolError> {
+    let mut proof = None;
     if let Some(value) = meta.get(EXTENSION_ID) {
         let pointer = json::child(at, EXTENSION_ID);
-        let attestation = ClientAttestation::from_value_at(value, &pointer)?;
-        found.push((Carrier::Meta, pointer, attestation));
+        match proof_only(value, &pointer)? {
+            Some(only) => proof = Some(only),
+            None => {
+                let attestation = ClientAttestation::from_value_at(value, &pointer)?;
+                proof = attestation.proof.clone();
+                found.push((Carrier::Meta, pointer, attestation));
+            }
+        }
     }
     if let Some(capabilities) = json::container(meta, at, CLIENT_CAPABILITIES_META_KEY)? {
         let at = json::child(at, CLIENT_CAPABILITIES_META_KEY);
         collect_from_capabilities(capabilities, &at, found)?;
     }
+    Ok(proof)
+}
+
+/// Reads the optional `proof` member: absent, or a non-empty string.
+fn read_proof(object: &Map<String, Value>, at: &str) -> Result<Option<Token>, ProtocolError> {
+    let Some(value) = object.get("proof") else {
+        return Ok(None);
+    };
+    let pointer = json::child(at, "proof");
+    let proof = value.as_str().ok_or_else(|| ProtocolError::WrongType {
+        pointer: pointer.clone(),
+        expected: "a string",
+    })?;
+    if proof.is_empty() {
+        return Err(ProtocolError::EmptyToken { pointer });
+    }
+    Ok(Some(Token(proof.to_owned())))
+}
+
+/// The proof-only form `{version, proof}` (SPEC.md §17.3): an object with a `proof` and no
+/// `token`, sent on the requests of an `initialize` session. `None` for any other value, which
+/// is then read as a full attestation object.
+fn proof_only(value: &Value, at: &str) -> Result<Option<Token>, ProtocolError> {
+    let Some(object) = value.as_object() else {
+        return Ok(None);
+    };
+    if object.contains_key("token") || !object.contains_key("proof") {
+        return Ok(None);
+    }
+    let version = json::string(object, at, "version")?;
+    if Version::from_wire(version).is_none() {
+        return Err(ProtocolError::UnknownVersion {
+            pointer: json::child(at, "version"),
+            version: json::clip(version),
+        });
+    }
+    read_proof(object, at)
+}
+
+/// Writes a proof of possession into a request's `_meta[EXTENSION_ID]` (SPEC.md §17.3): as the
+/// `proof` member of the attestation object already there, or, when there is none, as the
+/// proof-only object `{version, proof}` (a request of an `initialize` session, whose token the
+/// server bound at `initialize`).
+///
+/// Fails if `_meta[EXTENSION_ID]` exists and is not an object, or `proof` is empty.
+pub fn insert_proof_into_meta(
+    meta: &mut Map<String, Value>,
+    proof: &str,
+) -> Result<(), ProtocolError> {
+    let pointer = json::child("", EXTENSION_ID);
+    if proof.is_empty() {
+        return Err(ProtocolError::EmptyToken {
+            pointer: json::child(&pointer, "proof"),
+        });
+    }
+    let slot = meta.entry(EXTENSION_ID).or_insert_with(|| {
+        let mut object = Map::new();
+        object.insert("version".into(), Version::V0_1_0.as_str().into());
+        Value::Object(object)
+    });
+    let object = slot
+        .as_object_mut()
+        .ok_or(ProtocolError::NotAnObject { pointer })?;
+    object.insert("proof".into(), proof.into());
     Ok(())
+}
+
+/// What one request presented: its attestation, by the precedence of SPEC.md §9.5, and its
+/// proof of possession (§17).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestPresentation {
+    /// The attestation.
+    pub attestation: Presented,
+    /// The proof in `_meta[EXTENSION_ID]`, from the attestation object there or from the
+    /// proof-only object `{version, proof}`. Proofs elsewhere are not read.
+    pub proof: Option<Token>,
+}
+
+/// Finds the attestation and the proof of possession in a request's `_meta`. The attestation
+/// is found as by [`find_in_meta`]; a proof-only object `{version, proof}` in
+/// `_meta[EXTENSION_ID]` carries no token, so it leaves the attestation to the other carriers
+/// (or to the session).
+pub fn find_with_proof_in_meta(
+    meta: &Map<String, Value>,
+) -> Result<RequestPresentation, ProtocolError> {
+    let mut found = Vec::new();
+    let proof = collect_from_meta(meta, "", &mut found)?;
+    Ok(RequestPresentation {
+        attestation: decide(found)?,
+        proof,
+    })
+}
+
+/// Finds the attestation and the proof of possession in a request's `params`, whatever the
+/// protocol generation (as [`find_in_params`]).
+pub fn find_with_proof_in_params(
+    params: Option<&Value>,
+) -> Result<RequestPresentation, ProtocolError> {
+    let params = match params {
+        None | Some(Value::Null) => {
+            return Ok(RequestPresentation {
+                attestation: Presented::Absent,
+                proof: None,
+            });
+        }
+        Some(params) => json::object(params, "")?,
+    };
+    let mut found = Vec::new();
+    let mut proof = None;
+    if let Some(meta) = json::container(params, "", "_meta")? {
+        proof = collect_from_meta(meta, "/_meta", &mut found)?;
+    }
+    if let Some(capabilities) = json::container(params, "", "capabilities")? {
+        collect_from_capabilities(capabilities, "/capabilities", &mut found)?;
+    }
+    Ok(RequestPresentation {
+        attestation: decide(found)?,
+        proof,
+    })
 }
 
 fn collect_from_capabilities(

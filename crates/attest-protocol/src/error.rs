@@ -36,10 +36,10 @@ pub enum ProtocolError {
         /// What it must be, e.g. `a string`.
         expected: &'static str,
     },
-    /// The `token` member is an empty string.
+    /// The `token` (or `proof`) member is an empty string.
     #[error("`{pointer}` is an empty token")]
     EmptyToken {
-        /// The `token` member.
+        /// The `token` (or `proof`) member.
         pointer: String,
     },
     /// The `version` member names a version this crate does not speak.

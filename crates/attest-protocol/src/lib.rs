@@ -15,6 +15,11 @@
 //!     `_meta` under [`CLIENT_CAPABILITIES_META_KEY`]; read it with [`find_in_meta`].
 //!
 //!   [`find_in_params`] reads either generation from a request's `params`.
+//! - The proof of possession of key-bound attestation (SPEC.md §17): the `proof` member of the
+//!   object in `_meta[EXTENSION_ID]`, or the proof-only object `{version, proof}` on the
+//!   requests of an `initialize` session. [`find_with_proof_in_meta`] and
+//!   [`find_with_proof_in_params`] read attestation and proof together;
+//!   [`insert_proof_into_meta`] writes one.
 //! - [`ServerAdvertisement`]: what a server advertises in its capabilities, `{version, policy,
 //!   trusted_issuers, required_claims}`.
 //! - [`VerificationResult`] and [`TrustLevel`]: what the server concluded.
@@ -53,7 +58,8 @@ mod version;
 
 pub use client::{
     Carrier, Carriers, ClientAttestation, DEFAULT_ATTESTATION_TYPES, DEFAULT_SUPPORTED_ALGORITHMS,
-    Presented, Token, find_in_capabilities, find_in_meta, find_in_params,
+    Presented, RequestPresentation, Token, find_in_capabilities, find_in_meta, find_in_params,
+    find_with_proof_in_meta, find_with_proof_in_params, insert_proof_into_meta,
 };
 pub use error::ProtocolError;
 pub use result::{TrustLevel, VerificationResult};

@@ -10,10 +10,11 @@ use crate::json;
 use crate::server::Enforcement;
 
 /// The first code of our range: `attestation_required`. The others follow in [`Reason::ALL`]
-/// order, downwards, to -31013. The range lies outside JSON-RPC's reserved -32768..-32000.
+/// order, downwards, to -31018. The range lies outside JSON-RPC's reserved -32768..-32000.
 pub const ERROR_CODE_BASE: i32 = -31001;
 
-/// The JSON-RPC error code for `reason`: -31001..-31013, in [`Reason::ALL`] order.
+/// The JSON-RPC error code for `reason`: -31001..-31018, in [`Reason::ALL`] order. Reasons
+/// added later are appended, so an existing code never changes.
 ///
 /// | reason | code | original's code |
 /// |---|---|---|
@@ -30,6 +31,11 @@ pub const ERROR_CODE_BASE: i32 = -31001;
 /// | `attestation_claims_insufficient` | -31011 | -32006 |
 /// | `attestation_replay` | -31012 | -32004 |
 /// | `attestation_unavailable` | -31013 | -32002 |
+/// | `attestation_proof_required` | -31014 | -32002 |
+/// | `attestation_proof_invalid` | -31015 | -32002 |
+/// | `attestation_proof_mismatch` | -31016 | -32002 |
+/// | `attestation_proof_stale` | -31017 | -32002 |
+/// | `attestation_proof_replay` | -31018 | -32002 |
 pub const fn error_code(reason: Reason) -> i32 {
     match reason {
         Reason::Required => -31001,
@@ -45,6 +51,11 @@ pub const fn error_code(reason: Reason) -> i32 {
         Reason::ClaimsInsufficient => -31011,
         Reason::Replay => -31012,
         Reason::Unavailable => -31013,
+        Reason::ProofRequired => -31014,
+        Reason::ProofInvalid => -31015,
+        Reason::ProofMismatch => -31016,
+        Reason::ProofStale => -31017,
+        Reason::ProofReplay => -31018,
         // A reason added to attest-core later must get its own code here; the tests check that
         // every reason in `Reason::ALL` has a distinct one.
         _ => -31004,
@@ -52,7 +63,8 @@ pub const fn error_code(reason: Reason) -> i32 {
 }
 
 /// The code the 0.1.0 original used for the same intent (-32001..-32006). Reasons the original
-/// did not distinguish map to its `attestation_invalid`, -32002.
+/// did not distinguish map to its `attestation_invalid`, -32002; so do the proof reasons of
+/// key-bound attestation, which the original did not have.
 pub const fn legacy_error_code(reason: Reason) -> i32 {
     match reason {
         Reason::Required => -32001,

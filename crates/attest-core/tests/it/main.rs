@@ -16,6 +16,7 @@
 mod common;
 mod conformance;
 mod interop;
+mod proof;
 mod properties;
 mod security;
 mod vectors;

@@ -65,11 +65,76 @@ fn constructors_write_the_full_and_the_compact_objects() {
 
 #[test]
 fn unknown_members_and_list_entries_are_kept() {
-    let value = json!({"version": "0.1.0", "token": "t", "attestation_types": ["provider", "delegated"], "proof": {"x": 1}});
+    // (`proof` was the example unknown member until key-bound attestation defined it.)
+    let value = json!({"version": "0.1.0", "token": "t", "attestation_types": ["provider", "delegated"], "chain": {"x": 1}});
     let attestation = ClientAttestation::from_value(&value).unwrap();
     assert_eq!(attestation.attestation_types(), ["provider", "delegated"]);
-    assert_eq!(attestation.extra()["proof"], json!({"x": 1}));
+    assert_eq!(attestation.extra()["chain"], json!({"x": 1}));
     assert_eq!(attestation.to_value(), value);
+}
+
+#[test]
+fn proof_is_a_typed_member_read_strictly() {
+    let value = json!({"version": "0.1.0", "token": "t", "proof": "p.q.r"});
+    let attestation = ClientAttestation::from_value(&value).unwrap();
+    assert_eq!(attestation.proof().map(|p| p.as_str()), Some("p.q.r"));
+    assert!(attestation.extra().is_empty());
+    assert_eq!(attestation.to_value(), value);
+    assert_eq!(
+        serde_json::to_value(&attestation).unwrap(),
+        value,
+        "serde writes the same object"
+    );
+    assert_eq!(
+        ClientAttestation::compact("t")
+            .unwrap()
+            .with_proof("p.q.r")
+            .unwrap(),
+        attestation
+    );
+    for (bad, code) in [
+        (
+            json!({"version": "0.1.0", "token": "t", "proof": {"x": 1}}),
+            "wrong_type",
+        ),
+        (
+            json!({"version": "0.1.0", "token": "t", "proof": ""}),
+            "empty_token",
+        ),
+    ] {
+        let error = ClientAttestation::from_value(&bad).unwrap_err();
+        assert_eq!(error.code(), code, "{bad}");
+        assert_eq!(error.pointer(), Some("/proof"));
+    }
+}
+
+#[test]
+fn a_proof_only_object_carries_the_proof_and_no_attestation() {
+    use attest_protocol::{find_with_proof_in_meta, insert_proof_into_meta};
+    let mut meta = Map::new();
+    insert_proof_into_meta(&mut meta, "p.q.r").unwrap();
+    assert_eq!(
+        Value::Object(meta.clone()),
+        json!({"io.github.attest-rs/agent-attestation": {"version": "0.1.0", "proof": "p.q.r"}})
+    );
+    let found = find_with_proof_in_meta(&meta).unwrap();
+    assert_eq!(found.attestation, Presented::Absent);
+    assert_eq!(found.proof.unwrap().as_str(), "p.q.r");
+    assert_eq!(find_in_meta(&meta).unwrap(), Presented::Absent);
+
+    // Beside a compact attestation, the proof joins the object.
+    let mut meta = Map::new();
+    ClientAttestation::compact("t")
+        .unwrap()
+        .insert_into_meta(&mut meta);
+    insert_proof_into_meta(&mut meta, "p.q.r").unwrap();
+    let found = find_with_proof_in_meta(&meta).unwrap();
+    assert_eq!(
+        found.attestation.attestation().unwrap().token().as_str(),
+        "t"
+    );
+    assert_eq!(found.proof.unwrap().as_str(), "p.q.r");
+    assert!(insert_proof_into_meta(&mut meta, "").is_err());
 }
 
 #[test]

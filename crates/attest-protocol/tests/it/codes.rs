@@ -26,6 +26,10 @@ fn codes_follow_reason_all_from_the_base_and_are_distinct() {
         assert_eq!(reason_for_code(code.into()), Some(reason));
     }
     assert_eq!(error_code(Reason::Unavailable), -31013);
+    // The proof reasons were appended: the original thirteen codes did not move.
+    assert_eq!(error_code(Reason::ProofRequired), -31014);
+    assert_eq!(error_code(Reason::ProofReplay), -31018);
+    assert_eq!(legacy_error_code(Reason::ProofMismatch), -32002);
     assert_eq!(reason_for_code(-32001), None);
 }
 
