@@ -6,6 +6,7 @@
 // `serde_json::Value` indexing returns `Null` for a missing member; it never panics.
 #![allow(clippy::indexing_slicing)]
 
+mod bench;
 mod demo;
 mod tidy;
 
@@ -18,7 +19,10 @@ usage: cargo xtask <command>
 commands:
   demo [--docker] run the end-to-end demo: local processes, or Docker Compose
   test            run the whole test suite
-  bench           run the benchmarks and refresh docs/PERFORMANCE.md
+  bench [--compare] [--quick]
+                  run the benchmarks and refresh docs/PERFORMANCE.md and docs/perf-*.svg;
+                  --compare also runs the Python original's stack (pip-installs PyJWT and
+                  cryptography into target/ if missing); --quick is a smoke run
   tidy            formatting, clippy, layering and file-header checks, doc links
   vectors [--check]
                   regenerate testvectors/attest/vectors.json, or check it has not drifted
@@ -29,7 +33,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo::run(args.iter().any(|a| a == "--docker")),
         Some("test") => test(),
-        Some("bench") => bench(),
+        Some("bench") => bench::run(&args[1..]),
         Some("tidy") => tidy(),
         Some("vectors") => vectors(args.iter().any(|a| a == "--check")),
         Some("help" | "--help" | "-h") => {
@@ -90,15 +94,6 @@ fn test() -> Result<(), String> {
         );
     }
     cargo(&["test", "--workspace"])
-}
-
-fn bench() -> Result<(), String> {
-    cargo(&["bench", "-p", "attest-core", "--bench", "core"])?;
-    let report = tidy::perf_report(&root())?;
-    tidy::replace_marked(&root().join("docs/PERFORMANCE.md"), "core", &report)?;
-    println!("{report}");
-    println!("updated docs/PERFORMANCE.md");
-    Ok(())
 }
 
 fn tidy() -> Result<(), String> {

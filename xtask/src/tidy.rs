@@ -1,5 +1,5 @@
-//! Checks on the workspace itself: crate layering, pure-core dependencies, file headers, and the
-//! benchmark report written into docs/PERFORMANCE.md.
+//! Checks on the workspace itself: crate layering, pure-core dependencies and file headers. (The
+//! benchmark report lives in `bench.rs`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -187,83 +187,4 @@ pub(crate) fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
-}
-
-/// The benchmark table for docs/PERFORMANCE.md, from criterion's saved estimates.
-pub(crate) fn perf_report(root: &Path) -> Result<String, String> {
-    let mean = |id: &str| -> Result<f64, String> {
-        let path = root
-            .join("target/criterion/core")
-            .join(id)
-            .join("new/estimates.json");
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let v: Value =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        v["mean"]["point_estimate"]
-            .as_f64()
-            .map(|ns| ns / 1000.0)
-            .ok_or_else(|| format!("{}: no mean", path.display()))
-    };
-    let ids = [
-        (
-            "floor_sign",
-            "ed25519-dalek `sign` of the token's signing input (floor)",
-        ),
-        (
-            "floor_verify_strict",
-            "ed25519-dalek `verify_strict` of the same input (floor)",
-        ),
-        ("floor_sign_verify", "floor: sign + `verify_strict`"),
-        (
-            "encode",
-            "attest-core `encode` (serialize + base64url + sign)",
-        ),
-        (
-            "create",
-            "attest-core `TokenBuilder::sign` (claims, UUID jti, encode)",
-        ),
-        (
-            "parse",
-            "attest-core `dangerous::decode_unverified` (structure, header, claims JSON)",
-        ),
-        (
-            "verify",
-            "attest-core `verify` (parse + key lookup + strict signature + claims)",
-        ),
-        ("create_verify", "attest-core create + verify"),
-    ];
-    let mut out = String::from("| benchmark | what | µs/op | ops/s |\n|---|---|---:|---:|\n");
-    let mut means = BTreeMap::new();
-    for (id, what) in ids {
-        let us = mean(id)?;
-        means.insert(id, us);
-        out.push_str(&format!(
-            "| `core/{id}` | {what} | {us:.2} | {:.0} |\n",
-            1e6 / us
-        ));
-    }
-    let ratio = |a: &str, b: &str| means[a] / means[b];
-    out.push_str(&format!(
-        "\n**Ratios (same run):** create ÷ sign = **{:.3}**, verify ÷ verify_strict = **{:.3}**, \
-         create+verify ÷ floor sign+verify = **{:.3}** (target ≤ 1.10).\n",
-        ratio("create", "floor_sign"),
-        ratio("verify", "floor_verify_strict"),
-        ratio("create_verify", "floor_sign_verify"),
-    ));
-    Ok(out)
-}
-
-/// Replaces the text between `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->`.
-pub(crate) fn replace_marked(path: &Path, name: &str, body: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (start, end) = (
-        format!("<!-- bench:{name}:start -->"),
-        format!("<!-- bench:{name}:end -->"),
-    );
-    let missing = || format!("{} lacks the {start} / {end} markers", path.display());
-    let (head, rest) = text.split_once(&start).ok_or_else(missing)?;
-    let (_, tail) = rest.split_once(&end).ok_or_else(missing)?;
-    std::fs::write(path, format!("{head}{start}\n{body}{end}{tail}"))
-        .map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -1,0 +1,383 @@
+//! Criterion benchmarks: attest-core's create, verify and full flow against the raw Ed25519
+//! floor and against jsonwebtoken, then throughput on 1 and 2 threads. One process, one run:
+//! every ratio in docs/PERFORMANCE.md is between benchmarks of this run.
+//!
+//! - `flow/floor_*`: ed25519-dalek `sign` and `verify_strict` over the very signing input
+//!   (`header.payload`) of the token attest-core creates.
+//! - `flow/full_flow`: create + verify + record the `jti` in a `MemoryReplayStore` (`check`).
+//! - `flow/jwt_*`: jsonwebtoken 11 (`rust_crypto`) on the same claims, header and key. Its
+//!   decode uses non-strict `verify` and does not check `typ`.
+//! - `throughput/*_{1,2}t`: N operations split over T threads (`std::thread::scope`), wall time.
+//! - with `ATTEST_BENCH_PAIRED=1` (`cargo xtask bench`), the target ratios again, measured by
+//!   alternating short blocks of both sides (`attest_bench::paired`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup is a broken benchmark
+#![allow(clippy::arithmetic_side_effects)] // seed counters that never come near overflow
+#![allow(missing_docs)] // criterion_main! generates main
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use attest_bench::{AUDIENCE, ISSUER, builder, jwt, paired, record_paired, run_split};
+use attest_cache::{ManualClock, MemoryReplayStore};
+use attest_core::{Policy, SigningKey, TokenBuilder, TrustStore, UnixTime, verify};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use ed25519_dalek::Signer;
+
+/// Everything a flow needs, shared by all threads.
+struct Fixture {
+    key: SigningKey,
+    trust: TrustStore,
+    policy: Policy,
+    template: TokenBuilder,
+    now: UnixTime,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let key = attest_bench::signing_key().unwrap();
+        Fixture {
+            trust: attest_bench::trust(ISSUER, &key).unwrap(),
+            key,
+            policy: attest_bench::policy(ISSUER, AUDIENCE).unwrap(),
+            template: builder(ISSUER, AUDIENCE),
+            now: attest_bench::now(),
+        }
+    }
+
+    /// A replay store whose clock stands at the fixture's `now`, large enough never to fill
+    /// during a run (a fresh one per benchmark).
+    fn store(&self) -> Arc<MemoryReplayStore> {
+        Arc::new(
+            MemoryReplayStore::builder()
+                .capacity(50_000_000)
+                .clock(Arc::new(ManualClock::new(self.now)))
+                .build()
+                .unwrap(),
+        )
+    }
+
+    /// One full flow: create a token, verify it, record its `jti`.
+    fn full_flow(&self, store: &MemoryReplayStore, rng: &mut rand_chacha::ChaCha20Rng) {
+        let token = self.template.sign(&self.key, self.now, rng).unwrap();
+        let verified = verify(&token, &self.trust, &self.policy, self.now).unwrap();
+        let fresh = store
+            .check(
+                verified.issuer(),
+                verified.jti(),
+                verified.replay_record_until(),
+            )
+            .unwrap();
+        assert!(fresh.is_fresh());
+    }
+}
+
+fn flow(c: &mut Criterion) {
+    let f = Fixture::new();
+    let mut rng = attest_bench::rng(9);
+    let token = f.template.sign(&f.key, f.now, &mut rng).unwrap();
+    let signing_input = token.rsplit_once('.').unwrap().0.as_bytes().to_vec();
+    let dalek = ed25519_dalek::SigningKey::from_bytes(&attest_bench::SEED);
+    let dalek_public = dalek.verifying_key();
+    let dalek_signature = dalek.sign(&signing_input);
+
+    let mut group = c.benchmark_group("flow");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("floor_sign", |b| {
+        b.iter(|| dalek.sign(black_box(&signing_input)))
+    });
+    group.bench_function("floor_verify_strict", |b| {
+        b.iter(|| {
+            dalek_public
+                .verify_strict(black_box(&signing_input), &dalek_signature)
+                .unwrap()
+        })
+    });
+    group.bench_function("floor_sign_verify", |b| {
+        b.iter(|| {
+            let signature = dalek.sign(black_box(&signing_input));
+            dalek_public
+                .verify_strict(&signing_input, &signature)
+                .unwrap()
+        })
+    });
+
+    let claims = f.template.build_claims(f.now, &mut rng).unwrap();
+    group.bench_function("encode", |b| {
+        b.iter(|| {
+            attest_core::encode(
+                &f.key,
+                black_box(&claims),
+                attest_core::TokenType::Attestation,
+            )
+            .unwrap()
+        })
+    });
+    group.bench_function("create", |b| {
+        b.iter(|| f.template.sign(&f.key, f.now, &mut rng).unwrap())
+    });
+    group.bench_function("verify", |b| {
+        b.iter(|| verify(black_box(&token), &f.trust, &f.policy, f.now).unwrap())
+    });
+    group.bench_function("create_verify", |b| {
+        b.iter(|| {
+            let token = f.template.sign(&f.key, f.now, &mut rng).unwrap();
+            verify(&token, &f.trust, &f.policy, f.now).unwrap()
+        })
+    });
+    let store = f.store();
+    group.bench_function("replay_check", |b| {
+        // A fresh jti each time (made outside the timing), recorded until the token's expiry.
+        let until = f.now.saturating_add(330);
+        b.iter_batched(
+            || f.template.build_claims(f.now, &mut rng).unwrap().jti,
+            |jti| store.check(ISSUER, &jti, until).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    let store = f.store();
+    group.bench_function("full_flow", |b| b.iter(|| f.full_flow(&store, &mut rng)));
+
+    // jsonwebtoken on the same claims, header and key. It checks `exp` against its own clock,
+    // so its tokens are minted with the wall clock when each sample starts.
+    let (jwt_key, jwt_public, jwt_header, validation) = (
+        jwt::encoding_key(),
+        jwt::decoding_key(&f.key),
+        jwt::header(),
+        jwt::validation(),
+    );
+    group.bench_function("jwt_encode", |b| {
+        b.iter(|| jwt::encode(&jwt_header, black_box(&claims), &jwt_key).unwrap())
+    });
+    group.bench_function("jwt_decode", |b| {
+        let claims = f
+            .template
+            .build_claims(attest_bench::now(), &mut rng)
+            .unwrap();
+        let token = jwt::encode(&jwt_header, &claims, &jwt_key).unwrap();
+        b.iter(|| {
+            jwt::decode::<jwt::JwtClaims>(black_box(&token), &jwt_public, &validation).unwrap()
+        })
+    });
+    group.bench_function("jwt_create_decode", |b| {
+        let now = attest_bench::now();
+        b.iter(|| {
+            let claims = f.template.build_claims(now, &mut rng).unwrap();
+            let token = jwt::encode(&jwt_header, &claims, &jwt_key).unwrap();
+            jwt::decode::<jwt::JwtClaims>(&token, &jwt_public, &validation).unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn throughput(c: &mut Criterion) {
+    let f = Fixture::new();
+    let token = f
+        .template
+        .sign(&f.key, f.now, &mut attest_bench::rng(1))
+        .unwrap();
+    let signing_input = token.rsplit_once('.').unwrap().0.as_bytes().to_vec();
+    let dalek = ed25519_dalek::SigningKey::from_bytes(&attest_bench::SEED);
+    let (dalek_public, dalek_signature) = (dalek.verifying_key(), dalek.sign(&signing_input));
+
+    let mut group = c.benchmark_group("throughput");
+    group.throughput(Throughput::Elements(1));
+    for threads in [1, 2] {
+        group.bench_function(format!("floor_verify_strict_{threads}t"), |b| {
+            b.iter_custom(|iters| {
+                run_split(
+                    iters,
+                    threads,
+                    |_, n| n,
+                    |n| {
+                        for _ in 0..n {
+                            dalek_public
+                                .verify_strict(black_box(&signing_input), &dalek_signature)
+                                .unwrap();
+                        }
+                    },
+                )
+            })
+        });
+        group.bench_function(format!("verify_{threads}t"), |b| {
+            b.iter_custom(|iters| {
+                run_split(
+                    iters,
+                    threads,
+                    |_, n| n,
+                    |n| {
+                        for _ in 0..n {
+                            verify(black_box(&token), &f.trust, &f.policy, f.now).unwrap();
+                        }
+                    },
+                )
+            })
+        });
+        let store = f.store();
+        let mut seed = 100;
+        group.bench_function(format!("full_flow_{threads}t"), |b| {
+            b.iter_custom(|iters| {
+                seed += 10;
+                run_split(
+                    iters,
+                    threads,
+                    |thread, n| (n, attest_bench::rng(seed + thread as u64)),
+                    |(n, mut rng)| {
+                        for _ in 0..n {
+                            f.full_flow(&store, &mut rng);
+                        }
+                    },
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The target ratios measured by alternation (`attest_bench::paired`), so that they hold even
+/// when other processes load the machine in bursts. Run by `cargo xtask bench`.
+fn paired_ratios(_: &mut Criterion) {
+    if !attest_bench::paired_enabled() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let f = &fixture;
+    let token = &f
+        .template
+        .sign(&f.key, f.now, &mut attest_bench::rng(2))
+        .unwrap();
+    let input = &token.rsplit_once('.').unwrap().0.as_bytes().to_vec();
+    let dalek = &ed25519_dalek::SigningKey::from_bytes(&attest_bench::SEED);
+    let dalek_public = &dalek.verifying_key();
+    let store = &*f.store();
+    let seeds = &AtomicU64::new(1_000);
+    let rng = &|| attest_bench::rng(seeds.fetch_add(1, Ordering::Relaxed));
+    let timed = |n: u64, mut op: Box<dyn FnMut() + '_>| {
+        let started = Instant::now();
+        for _ in 0..n {
+            op();
+        }
+        started.elapsed()
+    };
+    let floor = |n| {
+        timed(
+            n,
+            Box::new(|| {
+                let signature = dalek.sign(black_box(input));
+                dalek_public.verify_strict(input, &signature).unwrap();
+            }),
+        )
+    };
+    let result = paired(50, 15, 10, floor, |n| {
+        let mut rng = rng();
+        timed(
+            n,
+            Box::new(move || {
+                let token = f.template.sign(&f.key, f.now, &mut rng).unwrap();
+                verify(&token, &f.trust, &f.policy, f.now).unwrap();
+            }),
+        )
+    });
+    let what = "attest-core create + verify ÷ floor sign + verify_strict";
+    record_paired("create_verify_vs_floor", what, &result).unwrap();
+    let result = paired(50, 15, 10, floor, |n| {
+        let mut rng = rng();
+        timed(n, Box::new(move || f.full_flow(store, &mut rng)))
+    });
+    let what = "full flow ÷ floor sign + verify_strict";
+    record_paired("full_flow_vs_floor", what, &result).unwrap();
+
+    // Scaling: the same number of operations on 1 and on 2 threads; ratio = 2-thread time ÷
+    // 1-thread time, so the scaling factor is its inverse.
+    let verify_on = |threads: usize| {
+        move |n| {
+            run_split(
+                n,
+                threads,
+                |_, n| n,
+                |n| {
+                    for _ in 0..n {
+                        verify(black_box(token), &f.trust, &f.policy, f.now).unwrap();
+                    }
+                },
+            )
+        }
+    };
+    let result = paired(400, 10, 6, verify_on(1), verify_on(2));
+    record_paired(
+        "scaling_verify",
+        "verify: 2 threads ÷ 1 thread, time per op",
+        &result,
+    )
+    .unwrap();
+    let floor_on = |threads: usize| {
+        move |n| {
+            run_split(
+                n,
+                threads,
+                |_, n| n,
+                |n| {
+                    for _ in 0..n {
+                        let signature = dalek.sign(black_box(input));
+                        dalek_public.verify_strict(input, &signature).unwrap();
+                    }
+                },
+            )
+        }
+    };
+    let result = paired(400, 10, 6, floor_on(1), floor_on(2));
+    let what = "floor sign + verify_strict: 2 threads ÷ 1 thread, time per op";
+    record_paired("scaling_floor", what, &result).unwrap();
+    let flow_on = |threads: usize| {
+        move |n| {
+            run_split(
+                n,
+                threads,
+                |_, n| (n, rng()),
+                |(n, mut rng)| {
+                    for _ in 0..n {
+                        f.full_flow(store, &mut rng);
+                    }
+                },
+            )
+        }
+    };
+    let result = paired(400, 10, 6, flow_on(1), flow_on(2));
+    let what = "full flow: 2 threads ÷ 1 thread, time per op";
+    record_paired("scaling_full_flow", what, &result).unwrap();
+    // The shared memory replay store alone (fresh jtis made outside the timing).
+    let jtis = &AtomicU64::new(0);
+    let replay_on = |threads: usize| {
+        move |n| {
+            run_split(
+                n,
+                threads,
+                |_, n| {
+                    (0..n)
+                        .map(|_| format!("jti-{}", jtis.fetch_add(1, Ordering::Relaxed)))
+                        .collect::<Vec<_>>()
+                },
+                |batch| {
+                    let until = f.now.saturating_add(330);
+                    for jti in batch {
+                        assert!(store.check(ISSUER, &jti, until).unwrap().is_fresh());
+                    }
+                },
+            )
+        }
+    };
+    let result = paired(20_000, 10, 6, replay_on(1), replay_on(2));
+    let what = "MemoryReplayStore::check alone: 2 threads ÷ 1 thread, time per op";
+    record_paired("scaling_replay", what, &result).unwrap();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(40)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = flow, throughput, paired_ratios
+}
+criterion_main!(benches);

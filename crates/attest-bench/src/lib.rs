@@ -1,0 +1,244 @@
+//! attest-bench: the fixtures shared by the comparative benchmarks (not published).
+//!
+//! The benchmarks are in `benches/`, each comparison inside one process so that its ratio holds
+//! on a noisy machine:
+//! - `flow`: create, verify and the full flow (create + verify + memory replay record) against
+//!   the raw ed25519-dalek floor and against jsonwebtoken; throughput on 1 and 2 threads.
+//! - `pipeline`: `Verifier::verify` with a warm JWKS cache, on the memory store and on Redis,
+//!   and the pieces it is made of (parse, key, signature, claims, replay, metrics).
+//! - `mcp`: MCP sessions and stateless 2026-07-28 requests, with and without attestation.
+//!
+//! `cargo xtask bench` runs them and rewrites docs/PERFORMANCE.md. This crate exists so that
+//! the comparison baselines (jsonwebtoken) and heavy clients never touch a library crate.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant, SystemTime};
+
+use attest_core::{
+    AgentIdentity, AgentIntegrity, AttestationMetadata, IntegrityHash, KeyError, KeySet, Policy,
+    PolicyError, SigningKey, TokenBuilder, TrustStore, UnixTime,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+pub mod jwt;
+pub mod mcp;
+
+/// Any setup error: a failed setup is a broken benchmark.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The issuer of the benchmark tokens (except the pipeline's loopback issuer).
+pub const ISSUER: &str = "https://issuer.example";
+/// The audience: the MCP server.
+pub const AUDIENCE: &str = "https://tools.example/mcp";
+/// The subject.
+pub const SUBJECT: &str = "spiffe://issuer.example/model/claude-sonnet-4";
+/// The issuer key's `kid`.
+pub const KID: &str = "bench-key";
+/// The issuer key's seed (the same bytes give the floor's ed25519-dalek key).
+pub const SEED: [u8; 32] = [7; 32];
+
+/// The realistic token of every benchmark: identity with a deployment id, both integrity hashes
+/// and four declared capabilities (the same claims as attest-core's `core` bench).
+pub fn builder(issuer: &str, audience: &str) -> TokenBuilder {
+    let mut metadata = AttestationMetadata::provider();
+    metadata.capabilities_declared = [
+        "tools:read",
+        "tools:write",
+        "resources:read",
+        "prompts:read",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut identity = AgentIdentity::new("claude", "sonnet-4", "anthropic");
+    identity.deployment_id = Some("deploy-us-east-1-prod-0042".into());
+    TokenBuilder::new(issuer, SUBJECT)
+        .audience(audience)
+        .identity(identity)
+        .integrity(AgentIntegrity {
+            config_hash: Some(IntegrityHash::of(b"config")),
+            system_prompt_hash: Some(IntegrityHash::of(b"prompt")),
+            ..Default::default()
+        })
+        .metadata(metadata)
+}
+
+/// The issuer's signing key.
+///
+/// # Errors
+/// Never with the constant seed and kid.
+pub fn signing_key() -> Result<SigningKey, KeyError> {
+    SigningKey::from_seed(&SEED, KID)
+}
+
+/// Trust in `key` for `issuer`.
+///
+/// # Errors
+/// Never for one key.
+pub fn trust(issuer: &str, key: &SigningKey) -> Result<TrustStore, BoxError> {
+    let mut trust = TrustStore::new();
+    trust.insert(issuer, KeySet::from_keys([(key.kid(), key.public_key())])?);
+    Ok(trust)
+}
+
+/// A policy trusting `issuer` for `audience`, otherwise the defaults.
+///
+/// # Errors
+/// Never for well-formed constants.
+pub fn policy(issuer: &str, audience: &str) -> Result<Policy, PolicyError> {
+    Policy::builder()
+        .trusted_issuer(issuer)
+        .audience(audience)
+        .build()
+}
+
+/// The wall clock, for tokens that a component with its own clock will check.
+pub fn now() -> UnixTime {
+    UnixTime::from(SystemTime::now())
+}
+
+/// A deterministic random generator for `jti`s; give each thread its own `seed`.
+pub fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+/// Splits `iters` operations over `threads` OS threads and returns the wall time from the
+/// moment all threads are ready until the last one finishes: criterion's `iter_custom` then
+/// reports wall time per operation, whose inverse is the throughput of all threads together.
+///
+/// `prepare(thread, count)` builds each thread's state outside the timing (tokens, a random
+/// generator); `work(state)` performs that thread's `count` operations.
+pub fn run_split<S, P, W>(iters: u64, threads: usize, prepare: P, work: W) -> Duration
+where
+    S: Send,
+    P: Fn(usize, u64) -> S,
+    W: Fn(S) + Sync,
+{
+    let threads = threads.max(1);
+    let per_thread = shares(iters, threads);
+    let states: Vec<S> = per_thread
+        .iter()
+        .enumerate()
+        .map(|(thread, count)| prepare(thread, *count))
+        .collect();
+    let ready = Barrier::new(threads.saturating_add(1));
+    let started = std::thread::scope(|scope| {
+        for state in states {
+            let (ready, work) = (&ready, &work);
+            scope.spawn(move || {
+                ready.wait();
+                work(state);
+            });
+        }
+        ready.wait();
+        Instant::now()
+        // Leaving the scope joins every thread, so the time below covers the slowest one.
+    });
+    started.elapsed()
+}
+
+/// Two workloads measured alternately, in short blocks, so that a burst of load from another
+/// process hits both alike: the ratio of their per-operation times is then far steadier on a
+/// shared machine than a ratio of two benchmarks measured one after the other.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Paired {
+    /// The base workload's time per operation over all rounds, µs.
+    pub base_us: f64,
+    /// The other workload's time per operation over all rounds, µs.
+    pub other_us: f64,
+    /// The median over rounds of (other's time per operation ÷ base's).
+    pub ratio: f64,
+    /// The lowest round's ratio.
+    pub ratio_low: f64,
+    /// The highest round's ratio.
+    pub ratio_high: f64,
+    /// Rounds measured.
+    pub rounds: usize,
+}
+
+/// Measures `base` and `other` alternately: `rounds` rounds of `blocks` blocks of each, every
+/// block `ops` operations (`base(ops)` runs them and returns the time they took), in the order
+/// ABBA ABBA… so that neither side always runs first.
+pub fn paired(
+    ops: u64,
+    rounds: usize,
+    blocks: usize,
+    mut base: impl FnMut(u64) -> Duration,
+    mut other: impl FnMut(u64) -> Duration,
+) -> Paired {
+    // One block of each first: caches, allocator, lazily built state.
+    base(ops);
+    other(ops);
+    let (mut base_total, mut other_total) = (0.0, 0.0);
+    let mut ratios = Vec::with_capacity(rounds);
+    for _ in 0..rounds.max(1) {
+        let (mut b, mut o) = (0.0, 0.0);
+        for block in 0..blocks.max(1) {
+            if block % 2 == 0 {
+                b += base(ops).as_secs_f64();
+                o += other(ops).as_secs_f64();
+            } else {
+                o += other(ops).as_secs_f64();
+                b += base(ops).as_secs_f64();
+            }
+        }
+        ratios.push(o / b);
+        base_total += b;
+        other_total += o;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let per_op = 1e6 / (ops as f64 * ratios.len() as f64 * blocks.max(1) as f64);
+    Paired {
+        base_us: base_total * per_op,
+        other_us: other_total * per_op,
+        ratio: ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
+        ratio_low: ratios.first().copied().unwrap_or(f64::NAN),
+        ratio_high: ratios.last().copied().unwrap_or(f64::NAN),
+        rounds: ratios.len(),
+    }
+}
+
+/// Writes `result` to `target/attest-bench/paired/NAME.json` (where `cargo xtask bench` reads
+/// it) and prints it.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn record_paired(name: &str, what: &str, result: &Paired) -> Result<(), BoxError> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        std::path::PathBuf::from,
+    );
+    let dir = target.join("attest-bench/paired");
+    std::fs::create_dir_all(&dir)?;
+    let mut json = serde_json::to_value(result)?;
+    if let Some(object) = json.as_object_mut() {
+        object.insert("what".into(), what.into());
+    }
+    std::fs::write(dir.join(format!("{name}.json")), json.to_string())?;
+    println!(
+        "paired/{name}: {what}: ratio {:.3} (rounds {:.3}..{:.3}; {:.2} µs vs {:.2} µs)",
+        result.ratio, result.ratio_low, result.ratio_high, result.other_us, result.base_us
+    );
+    Ok(())
+}
+
+/// Whether the paired measurements should run: `cargo xtask bench` sets
+/// `ATTEST_BENCH_PAIRED=1`; a bare `cargo bench` (often with a filter) skips them.
+pub fn paired_enabled() -> bool {
+    std::env::var("ATTEST_BENCH_PAIRED").is_ok_and(|v| v == "1")
+}
+
+/// `iters` split into `threads` near-equal shares.
+fn shares(iters: u64, threads: usize) -> Vec<u64> {
+    let t = u64::try_from(threads).unwrap_or(1).max(1);
+    let base = iters.checked_div(t).unwrap_or(iters);
+    let extra = iters.checked_rem(t).unwrap_or(0);
+    (0..t)
+        .map(|i| base.saturating_add(u64::from(i < extra)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
