@@ -223,6 +223,11 @@ pub(crate) async fn serve_until_signal(
     on_signal: impl FnOnce() + Send + 'static,
 ) -> Result<(), CliError> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // Without TCP_NODELAY the last write of a streamed response waits for the peer's delayed
+    // ACK: a stateless request on a keep-alive connection took 24 ms instead of 57 µs.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

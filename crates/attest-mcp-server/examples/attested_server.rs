@@ -180,6 +180,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             let listener = tokio::net::TcpListener::bind(&addr).await?;
             // Tests and scripts read this line to learn the port.
             eprintln!("listening on http://{}/mcp", listener.local_addr()?);
+            // TCP_NODELAY: otherwise a streamed response's last write waits for a delayed ACK.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, attest_mcp_server::http::router(Tools::new, gate)).await?;
         }
         None => {

@@ -36,6 +36,10 @@
 //! let gate = AttestationGate::new(verifier, Enforcement::Required);
 //! let app = attest_mcp_server::http::router(|| MyHandler, gate);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! // TCP_NODELAY: otherwise a streamed response's last write waits for a delayed ACK.
+//! let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+//!     let _ = tcp.set_nodelay(true);
+//! });
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
