@@ -213,9 +213,7 @@ struct HeaderSeed<'a> {
 
 impl HeaderSeed<'_> {
     fn fail<E: de::Error>(&self, fault: VerifyError) -> E {
-        let message = fault.to_string();
-        *self.fault.borrow_mut() = Some(fault);
-        E::custom(message)
+        json::record_fault(self.fault, fault)
     }
 }
 

@@ -52,9 +52,7 @@ struct Strict<'a> {
 
 impl Strict<'_> {
     fn fail<E: de::Error>(&self, violation: JsonViolation) -> E {
-        let message = format!("{violation:?}");
-        *self.found.borrow_mut() = Some(violation);
-        E::custom(message)
+        record_fault(self.found, violation)
     }
 
     fn scalar<E: de::Error>(&self) -> Result<(), E> {
@@ -169,6 +167,16 @@ impl<'de> Names<'de> {
             Names::Many(set) => set.insert(name),
         }
     }
+}
+
+/// Records why a strict parse failed in `cell`, and returns the serde error that stops it.
+///
+/// The hand-written visitors (this strictness pass, the token and proof headers) report their
+/// precise reason through a side cell, since a serde error carries only text; the caller reads
+/// the cell first, so the text here is never shown.
+pub(crate) fn record_fault<T, E: de::Error>(cell: &RefCell<Option<T>>, fault: T) -> E {
+    *cell.borrow_mut() = Some(fault);
+    E::custom("rejected by a strict check")
 }
 
 /// A member name, borrowed from the input when it has no escapes.

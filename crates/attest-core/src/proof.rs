@@ -662,9 +662,7 @@ struct HeaderSeed<'a> {
 }
 
 fn fail<E: de::Error>(cell: &RefCell<Option<ProofError>>, fault: ProofError) -> E {
-    let message = fault.to_string();
-    *cell.borrow_mut() = Some(fault);
-    E::custom(message)
+    json::record_fault(cell, fault)
 }
 
 impl<'de> DeserializeSeed<'de> for HeaderSeed<'_> {
