@@ -32,6 +32,13 @@ Examples:
   attest generate --key issuer.jwk --issuer https://issuer.example \\
       --audience https://tools.example/mcp --typ JWT
 
+  # A key-bound token (SPEC.md §17): cnf names the agent's own key, so every request must
+  # carry a proof signed with it. The agent's private key file works too: only its public
+  # half goes into the token.
+  attest keygen --out agent.jwk
+  attest generate --key issuer.jwk --issuer https://issuer.example \\
+      --audience https://tools.example/mcp --cnf-key agent.jwk
+
   # Mint and verify in one pipe:
   attest generate --key issuer.jwk --issuer https://issuer.example --audience https://t.example \\
     | attest verify - --issuer https://issuer.example --audience https://t.example --jwks jwks.json
@@ -52,6 +59,15 @@ pub(crate) struct GenerateArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..))]
     lifetime: u64,
+    /// Bind the agent's own Ed25519 key into `cnf.jwk` (RFC 7800, SPEC.md §17.1): a JWK,
+    /// public or private (as `attest keygen` writes it), or a PEM `PUBLIC KEY` or `PRIVATE KEY`
+    /// (PKCS#8). Only the public key goes into the token.
+    #[arg(long, value_name = "FILE")]
+    cnf_key: Option<PathBuf>,
+    /// With --cnf-key: bind only the key's RFC 7638 thumbprint (`cnf.jkt`) instead of the key;
+    /// each proof then carries the public key in its header.
+    #[arg(long, requires = "cnf_key")]
+    cnf_jkt: bool,
     #[command(flatten)]
     identity: IdentityArgs,
 }
@@ -213,6 +229,10 @@ pub(crate) fn run(args: &GenerateArgs) -> Result<(), CliError> {
         .identity
         .template(&args.issuer)?
         .lifetime_secs(args.lifetime);
+    if let Some(path) = &args.cnf_key {
+        let (agent, kid) = keys::load_agent_key(path)?;
+        builder = builder.confirmation(keys::confirmation(&agent, kid.as_deref(), args.cnf_jkt));
+    }
     for audience in &args.audience {
         if audience.is_empty() {
             return Err(CliError::usage("--audience must not be empty"));

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use attest_core::{SigningKey, TokenBuilder, TokenType, UnixTime};
+use attest_core::{Jwk, KeyError, PublicKey, SigningKey, TokenBuilder, TokenType, UnixTime};
 use attest_jwks::{KeyRing, KeyRingConfig};
 use attest_observe::{CreateFailure, Observer};
 use axum::Router;
@@ -67,13 +67,20 @@ Examples:
   curl -s -X POST http://127.0.0.1:9000/token -H 'content-type: application/json' \\
       -d '{\"audience\": [\"http://127.0.0.1:8080/mcp\"], \"lifetime_secs\": 120}'
 
+  # A key-bound token: the agent's public key is bound into cnf.jwk (SPEC.md §17.1):
+  curl -s -X POST http://127.0.0.1:9000/token -H 'content-type: application/json' \\
+      -d '{\"audience\": [\"http://127.0.0.1:8080/mcp\"], \"cnf_jwk\": {\"kty\": \"OKP\",
+           \"crv\": \"Ed25519\", \"x\": \"yFOtDwzSthmuqSzuxP1Wok1kmdWEznklfkXP2BObYKc\"}}'
+
   # Rotate the signing key; the old key stays published until its tokens have expired:
   curl -s -X POST http://127.0.0.1:9000/rotate
 
 Endpoints:
   GET  /.well-known/jwks.json  the published keys (Cache-Control, ETag, 304)
-  POST /token                  {\"audience\": [..], \"lifetime_secs\"?: n} -> {\"token\",
-                               \"token_type\", \"expires_at\"}; errors as RFC 6749 §5.2
+  POST /token                  {\"audience\": [..], \"lifetime_secs\"?: n, \"cnf_jwk\"?: {..}}
+                               -> {\"token\", \"token_type\", \"expires_at\"}; errors as
+                               RFC 6749 §5.2. `cnf_jwk`, the agent's public Ed25519 JWK, is
+                               bound into the token's `cnf.jwk` (SPEC.md §17.1)
   POST /rotate                 a new current key; the previous one stays published for the
                                maximum token lifetime plus 30 s
   GET  /health, GET /metrics
@@ -85,7 +92,8 @@ says which.
 
 The first --key signs; further --key files are published as previous keys, for the maximum
 token lifetime plus 30 s, like a rotation that has just happened. The issuer decides every
-claim (identity flags below); a caller names only the audience and may shorten the lifetime.
+claim (identity flags below); a caller names only the audience, may shorten the lifetime, and
+may ask for its own public key to be bound (`cnf_jwk`; a private or non-Ed25519 key is 400).
 A key made by /rotate lives in memory only: the --key files are never written.
 Prefer --client-secret-file to --client-secret, which other local users can see in `ps`.
 This is a development issuer: serve it behind TLS (SPEC.md §14.1) for anything else.")]
@@ -283,13 +291,25 @@ impl Issuer {
             .map(|description| oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", description))
     }
 
-    /// Signs a token for `audiences` with the current key.
-    fn mint(&self, audiences: &[String], lifetime: u64) -> Result<(String, u64), String> {
+    /// Signs a token for `audiences` with the current key, binding `cnf` (the agent's checked
+    /// public key) into `cnf.jwk` when given.
+    fn mint(
+        &self,
+        audiences: &[String],
+        lifetime: u64,
+        cnf: Option<Jwk>,
+    ) -> Result<(String, u64), String> {
         let key = self.ring.current();
         let guard = self.observer.start_token_creation(&self.issuer, key.kid());
         let mut builder = self.template.clone().lifetime_secs(lifetime);
         for audience in audiences {
             builder = builder.audience(audience);
+        }
+        if let Some(jwk) = cnf {
+            builder = builder.confirmation(attest_core::Confirmation {
+                jwk: Some(jwk),
+                ..attest_core::Confirmation::default()
+            });
         }
         let now = output::now();
         let signed = {
@@ -348,34 +368,109 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// A token request: the audiences, and the lifetime asked for.
-fn parse_request(body: &[u8]) -> Result<(Vec<String>, Option<u64>), &'static str> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|_| "the body must be a JSON object")?;
+/// A parsed token request (SPEC.md §14.2).
+#[derive(Debug, Clone, PartialEq)]
+struct TokenRequest {
+    /// The servers the token is for.
+    audiences: Vec<String>,
+    /// The lifetime asked for, if any.
+    lifetime: Option<u64>,
+    /// The agent's public key to bind into `cnf.jwk`, checked, if asked for (§17.1).
+    cnf: Option<Jwk>,
+}
+
+/// Members of a JWK that hold private key material, for any key type (RFC 7518 §6).
+const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Why a token request is refused with `400 invalid_request`; the message is its
+/// `error_description`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum RequestError {
+    /// Not JSON, or not an object.
+    #[error("the body must be a JSON object")]
+    NotAnObject,
+    /// `audience` is absent.
+    #[error("`audience` is missing")]
+    AudienceMissing,
+    /// `audience` is not an array.
+    #[error("`audience` must be an array of strings")]
+    AudienceNotArray,
+    /// `audience` is an empty array.
+    #[error("`audience` is empty")]
+    AudienceEmpty,
+    /// `audience` names more servers than the issuer serves in one token.
+    #[error("`audience` names too many servers (at most {MAX_AUDIENCES})")]
+    TooManyAudiences,
+    /// An `audience` entry is not a non-empty string.
+    #[error("`audience` must hold non-empty strings")]
+    AudienceEntry,
+    /// `lifetime_secs` is not a positive integer.
+    #[error("`lifetime_secs` must be a positive integer")]
+    Lifetime,
+    /// `cnf_jwk` is not a JSON object.
+    #[error("`cnf_jwk` must be a JWK object")]
+    CnfNotObject,
+    /// `cnf_jwk` carries private key material.
+    #[error("`cnf_jwk` carries private key material (`{0}`): send only the agent's public key")]
+    CnfPrivate(&'static str),
+    /// `cnf_jwk` is not a strict Ed25519 public key (SPEC.md §2.4).
+    #[error("`cnf_jwk` is not an Ed25519 public key: {0}")]
+    CnfInvalid(KeyError),
+}
+
+/// Parses and checks a token request. Members other than `audience`, `lifetime_secs` and
+/// `cnf_jwk` (identity claims, `cnf` itself) are ignored: the issuer decides them.
+fn parse_request(body: &[u8]) -> Result<TokenRequest, RequestError> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| RequestError::NotAnObject)?;
     let Value::Object(request) = value else {
-        return Err("the body must be a JSON object");
+        return Err(RequestError::NotAnObject);
     };
     let audiences = match request.get("audience") {
-        Some(Value::Array(list)) if !list.is_empty() && list.len() <= MAX_AUDIENCES => list
+        Some(Value::Array(list)) if list.is_empty() => return Err(RequestError::AudienceEmpty),
+        Some(Value::Array(list)) if list.len() > MAX_AUDIENCES => {
+            return Err(RequestError::TooManyAudiences);
+        }
+        Some(Value::Array(list)) => list
             .iter()
             .map(|a| match a {
                 Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                _ => Err("`audience` must hold non-empty strings"),
+                _ => Err(RequestError::AudienceEntry),
             })
             .collect::<Result<Vec<_>, _>>()?,
-        Some(Value::Array(list)) if list.is_empty() => return Err("`audience` is empty"),
-        Some(Value::Array(_)) => return Err("`audience` names too many servers"),
-        Some(_) => return Err("`audience` must be an array of strings"),
-        None => return Err("`audience` is missing"),
+        Some(_) => return Err(RequestError::AudienceNotArray),
+        None => return Err(RequestError::AudienceMissing),
     };
     let lifetime = match request.get("lifetime_secs") {
         None => None,
         Some(value) => match value.as_u64() {
             Some(secs) if secs >= 1 => Some(secs),
-            _ => return Err("`lifetime_secs` must be a positive integer"),
+            _ => return Err(RequestError::Lifetime),
         },
     };
-    Ok((audiences, lifetime))
+    let cnf = request.get("cnf_jwk").map(cnf_jwk).transpose()?;
+    Ok(TokenRequest {
+        audiences,
+        lifetime,
+        cnf,
+    })
+}
+
+/// Checks `cnf_jwk` (SPEC.md §17.1): a strict Ed25519 public key of §2.4, without private
+/// material. Returns the JWK to bind, rebuilt from the checked key (`kty`, `crv`, `x`, and the
+/// agent's `kid` if it sent one), so that nothing else the caller sent reaches the token.
+fn cnf_jwk(value: &Value) -> Result<Jwk, RequestError> {
+    let Value::Object(members) = value else {
+        return Err(RequestError::CnfNotObject);
+    };
+    if let Some(private) = PRIVATE_JWK_MEMBERS
+        .iter()
+        .find(|name| members.contains_key(**name))
+    {
+        return Err(RequestError::CnfPrivate(private));
+    }
+    let jwk = Jwk::from_json(&value.to_string()).map_err(RequestError::CnfInvalid)?;
+    let key = PublicKey::from_jwk(&jwk).map_err(RequestError::CnfInvalid)?;
+    Ok(keys::confirmation_jwk(&key, jwk.kid.as_deref()))
 }
 
 /// `POST /token` (SPEC.md §14).
@@ -388,15 +483,17 @@ async fn token(
     if let Some(refusal) = issuer.refuse(peer, &headers) {
         return refusal;
     }
-    let (audiences, asked) = match parse_request(&body) {
+    let request = match parse_request(&body) {
         Ok(request) => request,
-        Err(description) => {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", description);
+        Err(e) => {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
         }
     };
     // The issuer may shorten the lifetime asked for, never lengthen it past its maximum.
-    let lifetime = asked.map_or(issuer.max_lifetime, |secs| secs.min(issuer.max_lifetime));
-    match issuer.mint(&audiences, lifetime) {
+    let lifetime = request
+        .lifetime
+        .map_or(issuer.max_lifetime, |secs| secs.min(issuer.max_lifetime));
+    match issuer.mint(&request.audiences, lifetime, request.cnf) {
         Ok((token, expires_at)) => (
             StatusCode::OK,
             [(header::CACHE_CONTROL, "no-store")],

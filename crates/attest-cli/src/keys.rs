@@ -1,12 +1,13 @@
 //! `attest keygen` and `attest jwks`: private keys in files with mode 0600, and the public JWK
-//! Set for them. Also the key loading that `generate` and `issuer serve` share.
+//! Set for them. Also the key loading that `generate` and `issuer serve` share, and the
+//! agent's public key for `generate --cnf-key`.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use attest_core::{Jwk, KeySet, PublicKey, SigningKey};
+use attest_core::{Confirmation, Jwk, KeySet, PublicKey, SigningKey};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -191,4 +192,96 @@ pub(crate) fn load_signing_key(path: &Path) -> Result<SigningKey, CliError> {
     }
     SigningKey::from_jwk(&jwk)
         .map_err(|e| CliError::usage(format!("{shown} is not a usable Ed25519 private key: {e}")))
+}
+
+/// The `kid` under which a private key without one is imported: only its public half is kept.
+const IMPORT_KID: &str = "agent";
+
+/// Loads the agent's Ed25519 public key from `path`, for `cnf` (SPEC.md §17.1): a JWK, public
+/// or private (as `attest keygen` writes it), or a PEM document, `PUBLIC KEY` (SPKI) or
+/// `PRIVATE KEY` (PKCS#8). A private key is checked and only its public half is kept. Returns
+/// the key and the JWK's `kid`, if it has one.
+pub(crate) fn load_agent_key(path: &Path) -> Result<(PublicKey, Option<String>), CliError> {
+    let text = Zeroizing::new(output::read_text(path, MAX_KEY_FILE, "key file")?);
+    let shown = path.display();
+    let trimmed = text.trim();
+    let refused = |what: &str, e: &dyn std::fmt::Display| {
+        CliError::usage(format!(
+            "{shown} is not a usable Ed25519 {what}: {e}; --cnf-key takes the agent's Ed25519 \
+             key as a JWK (public, or private as `attest keygen` writes it) or a PEM document"
+        ))
+    };
+    if trimmed.starts_with("-----BEGIN PUBLIC KEY-----") {
+        let key = PublicKey::from_public_key_pem(trimmed).map_err(|e| refused("public key", &e))?;
+        return Ok((key, None));
+    }
+    if trimmed.starts_with("-----BEGIN PRIVATE KEY-----") {
+        let key = SigningKey::from_pkcs8_pem(trimmed, IMPORT_KID)
+            .map_err(|e| refused("private key", &e))?;
+        return Ok((key.public_key(), None));
+    }
+    if let Some(label) = trimmed
+        .strip_prefix("-----BEGIN ")
+        .and_then(|rest| rest.split_once("-----"))
+        .map(|(label, _)| label)
+    {
+        return Err(CliError::usage(format!(
+            "{shown} is a PEM {}; --cnf-key takes an Ed25519 `PUBLIC KEY` or `PRIVATE KEY` \
+             (PKCS#8) document, or a JWK",
+            output::one_line(label).chars().take(40).collect::<String>()
+        )));
+    }
+    let value: Value = serde_json::from_str(trimmed).map_err(|_| {
+        CliError::usage(format!(
+            "{shown} is neither a JWK nor a PEM document; --cnf-key takes the agent's Ed25519 \
+             key"
+        ))
+    })?;
+    if value.get("keys").is_some() {
+        return Err(CliError::usage(format!(
+            "{shown} is a JWK Set; --cnf-key takes one key (a JWK or a PEM document)"
+        )));
+    }
+    if !value.is_object() {
+        return Err(CliError::usage(format!("{shown} is not a JWK object")));
+    }
+    let jwk = Jwk::from_json(trimmed).map_err(|e| refused("key", &e))?;
+    if jwk.d.is_some() {
+        let mut private = jwk.clone();
+        private.kid.get_or_insert_with(|| IMPORT_KID.to_owned());
+        let key = SigningKey::from_jwk(&private).map_err(|e| refused("private key", &e))?;
+        return Ok((key.public_key(), jwk.kid.clone()));
+    }
+    let key = PublicKey::from_jwk(&jwk).map_err(|e| refused("public key", &e))?;
+    Ok((key, jwk.kid))
+}
+
+/// The public JWK bound into `cnf.jwk`: the members of RFC 7638 (`kty`, `crv`, `x`), and `kid`
+/// when the agent's key has one. Rebuilt from the checked key, so it never carries `d` or any
+/// other member of the input.
+pub(crate) fn confirmation_jwk(key: &PublicKey, kid: Option<&str>) -> Jwk {
+    let mut jwk = key.to_jwk(kid.unwrap_or_default());
+    jwk.kid = kid.map(str::to_owned);
+    jwk.use_ = None;
+    jwk.alg = None;
+    jwk
+}
+
+/// `cnf` for the agent's key: the key itself (`jwk`), or only its RFC 7638 thumbprint (`jkt`).
+pub(crate) fn confirmation(
+    key: &PublicKey,
+    kid: Option<&str>,
+    thumbprint_only: bool,
+) -> Confirmation {
+    if thumbprint_only {
+        Confirmation {
+            jkt: Some(key.thumbprint()),
+            ..Confirmation::default()
+        }
+    } else {
+        Confirmation {
+            jwk: Some(confirmation_jwk(key, kid)),
+            ..Confirmation::default()
+        }
+    }
 }

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use attest_cache::{MemoryReplayStore, RedisConfig, RedisReplayStore, ReplayMetrics, ReplayStore};
 use attest_core::{Reason, SafetyLevel};
-use attest_mcp_server::{AttestationGate, AttestationStatus, Enforcement, VerifiedAgent, Verifier};
+use attest_mcp_server::{
+    AttestationGate, AttestationStatus, Enforcement, ProofPolicy, ProofStatus, VerifiedAgent,
+    Verifier,
+};
 use attest_observe::Observer;
 use attest_protocol::AttestationError;
 use rmcp::handler::server::common::Extension;
@@ -37,15 +40,21 @@ Examples:
       --issuer https://issuer.example --audience https://tools.example/mcp \\
       --jwks-url https://issuer.example/.well-known/jwks.json --redis redis://redis:6379
 
+  # Key-bound attestation (SPEC.md §17): every request must carry a proof signed with the
+  # key the token's cnf names, so a stolen token is worthless on its own:
+  attest serve --listen 127.0.0.1:8080 --issuer https://issuer.example \\
+      --audience http://127.0.0.1:8080/mcp --jwks jwks.json --proof required
+
   # A free port (printed as `listening on http://127.0.0.1:PORT/mcp`):
   attest serve --listen 127.0.0.1:0 --issuer ... --audience ... --jwks jwks.json
 
 Endpoints: /mcp (MCP streamable HTTP; every request passes the attestation gate, in both
 protocol generations), /health, /metrics (Prometheus).
 
-Tools: `whoami` returns the verified agent as JSON; `echo` returns its `text`; `deploy` shows a
-per-tool requirement (a verified agent with safety level >= enhanced that declared the
-capability `deploy`), refused with attestation_claims_insufficient otherwise.
+Tools: `whoami` returns the verified agent and the outcome of its proof of possession as
+JSON; `echo` returns its `text`; `deploy` shows a per-tool requirement (a verified agent with
+safety level >= enhanced that declared the capability `deploy`), refused with
+attestation_claims_insufficient otherwise.
 
 Replay store: Redis with --redis (shared by replicas; fails closed: while Redis is unreachable,
 attested requests are refused), else memory (this process only). The choice is printed at
@@ -60,6 +69,11 @@ pub(crate) struct ServeArgs {
     /// serve them and tell the tools why there is no verified agent.
     #[arg(long = "policy", value_name = "POLICY", value_enum, default_value_t = Mode::Required)]
     mode: Mode,
+    /// Proof of possession (SPEC.md §17.6): `off` treats tokens as bearer credentials;
+    /// `optional` verifies a proof when a request carries one; `required` refuses every request
+    /// without a valid proof signed by the key its attestation's `cnf` names.
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = Proof::Off)]
+    proof: Proof,
     /// A Redis URL (redis:// or rediss://) for the replay store, shared by replicas.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
@@ -71,7 +85,7 @@ pub(crate) struct ServeArgs {
 
 /// The server's attestation policy.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// Only verified agents are served.
     Required,
     /// Everyone is served; failures are logged and counted.
@@ -80,8 +94,29 @@ enum Mode {
     Optional,
 }
 
+/// The server's proof-of-possession policy.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// Proofs are ignored: attestations are bearer tokens.
+    Off,
+    /// A proof, when present, is verified; requests without one are served.
+    Optional,
+    /// Every request must carry a valid proof from a key-bound attestation.
+    Required,
+}
+
+impl Proof {
+    fn policy(self) -> ProofPolicy {
+        match self {
+            Proof::Off => ProofPolicy::Off,
+            Proof::Optional => ProofPolicy::Optional,
+            Proof::Required => ProofPolicy::Required,
+        }
+    }
+}
+
 impl Mode {
-    fn enforcement(self) -> Enforcement {
+    pub(crate) fn enforcement(self) -> Enforcement {
         match self {
             Mode::Required => Enforcement::Required,
             Mode::Preferred => Enforcement::Preferred,
@@ -116,7 +151,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
             .build()
             .map_err(|e| CliError::failed(format!("cannot build the verifier: {e}")))?;
         let enforcement = args.mode.enforcement();
-        let gate = AttestationGate::new(verifier, enforcement);
+        let proof = args.proof.policy();
+        let gate = AttestationGate::new(verifier, enforcement).proof_policy(proof);
         let context = Arc::new(ToolContext {
             enforcement,
             trusted_issuers: args.policy.issuer.clone(),
@@ -138,8 +174,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
             .local_addr()
             .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
         eprintln!(
-            "attest serve: policy {}, trusting {}, audience {}",
+            "attest serve: policy {}, proofs {}, trusting {}, audience {}",
             enforcement.as_str(),
+            proof.as_str(),
             args.policy.issuer.join(", "),
             args.policy.audience.join(", ")
         );
@@ -156,7 +193,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
 }
 
 /// Starts a fetch of each issuer's keys in the background, and says how it went.
-fn warm_up(resolver: &attest_jwks::JwksResolver, issuers: &[String]) {
+pub(crate) fn warm_up(resolver: &attest_jwks::JwksResolver, issuers: &[String]) {
     for issuer in issuers {
         let resolver = resolver.clone();
         let issuer = issuer.clone();
@@ -174,7 +211,7 @@ fn warm_up(resolver: &attest_jwks::JwksResolver, issuers: &[String]) {
 }
 
 /// The replay store: Redis (fail closed) when a URL is given, else memory. Says which.
-async fn replay_store(
+pub(crate) async fn replay_store(
     redis: Option<&str>,
     observer: &Observer,
 ) -> Result<Arc<dyn ReplayStore>, CliError> {
@@ -315,8 +352,13 @@ impl Tools {
     async fn whoami(
         &self,
         Extension(status): Extension<AttestationStatus>,
+        Extension(proof): Extension<ProofStatus>,
     ) -> Result<CallToolResult, McpError> {
-        let text = output::pretty(&whoami_json(&status));
+        let mut json = whoami_json(&status);
+        if let Value::Object(map) = &mut json {
+            map.insert("proof".into(), proof_json(&proof));
+        }
+        let text = output::pretty(&json);
         Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
     }
 
@@ -390,6 +432,17 @@ fn whoami_json(status: &AttestationStatus) -> Value {
     }
 }
 
+/// What the gate decided about the request's proof of possession.
+fn proof_json(proof: &ProofStatus) -> Value {
+    match proof {
+        ProofStatus::Verified { thumbprint } => {
+            json!({"status": "verified", "thumbprint": thumbprint})
+        }
+        ProofStatus::Absent => json!({"status": "absent"}),
+        ProofStatus::NotChecked => json!({"status": "not_checked"}),
+    }
+}
+
 fn verified_json(agent: &VerifiedAgent) -> Value {
     json!({
         "verification_status": "verified",
@@ -400,6 +453,7 @@ fn verified_json(agent: &VerifiedAgent) -> Value {
         "agent_integrity": agent.integrity(),
         "attestation_metadata": agent.metadata(),
         "expires_at": agent.expires_at().as_secs(),
+        "key_bound": agent.is_key_bound(),
     })
 }
 

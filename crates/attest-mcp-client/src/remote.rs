@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use attest_core::{TYP_ATTESTATION, TYP_JWT_COMPAT, UnixTime};
+use attest_core::{Jwk, PublicKey, TYP_ATTESTATION, TYP_JWT_COMPAT, UnixTime};
 use attest_protocol::Token;
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
@@ -24,7 +24,7 @@ use crate::source::{BoxFuture, Clock, Freshness, SystemClock, TokenSource};
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// Gets tokens from an issuer's token endpoint (SPEC-DRAFT "Issuer token endpoint").
+/// Gets tokens from an issuer's token endpoint (SPEC.md §14).
 ///
 /// `POST <endpoint>` (default `{issuer}/token`) with the JSON body
 /// `{"audience": ["<aud>"], "lifetime_secs": <n>?}` and, when a client secret is configured,
@@ -34,6 +34,12 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 ///
 /// The issuer, not the client, decides the identity claims: the request names only the
 /// audience and, optionally, a shorter lifetime.
+///
+/// Key-bound attestation (SPEC.md §17): with [`RemoteIssuerBuilder::agent_key`], every request
+/// also sends the agent's public key as `cnf_jwk`, so that the issuer binds it into the token's
+/// `cnf`, and a token that does not name that key (`cnf.jwk` with its `x`, or `cnf.jkt` with
+/// its thumbprint) is refused as [`ClientError::InvalidResponse`]. Pair it with
+/// [`crate::AttestingTransport::with_proof_key`] holding the private key.
 ///
 /// Safety rails:
 /// - HTTPS only. Plain `http://` is refused unless
@@ -49,6 +55,7 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 pub struct RemoteIssuer {
     endpoint: Uri,
     secret: Option<Zeroizing<String>>,
+    agent: Option<AgentKey>,
     lifetime_secs: Option<u64>,
     timeout: Duration,
     max_body_bytes: usize,
@@ -65,6 +72,7 @@ pub struct RemoteIssuerBuilder {
     issuer: String,
     endpoint: Option<String>,
     secret: Option<Zeroizing<String>>,
+    agent: Option<AgentKey>,
     lifetime_secs: Option<u64>,
     timeout: Duration,
     max_body_bytes: usize,
@@ -87,6 +95,7 @@ impl RemoteIssuer {
             issuer: issuer.into(),
             endpoint: None,
             secret: None,
+            agent: None,
             lifetime_secs: None,
             timeout: Self::DEFAULT_TIMEOUT,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
@@ -126,6 +135,7 @@ impl RemoteIssuer {
         let body = serde_json::to_vec(&TokenRequest {
             audience: [audience],
             lifetime_secs: self.lifetime_secs,
+            cnf_jwk: self.agent.as_ref().map(|agent| &agent.jwk),
         })
         .map_err(|e| ClientError::InvalidResponse(format!("request body: {e}")))?;
         let mut request = Request::builder()
@@ -186,8 +196,67 @@ impl RemoteIssuer {
                 description: refusal.and_then(|r| r.error_description).map(|d| clip(&d)),
             });
         }
-        parse_token_response(&body, now)
+        let cached = parse_token_response(&body, now)?;
+        if let Some(agent) = &self.agent {
+            check_binding(cached.token.as_str(), agent)?;
+        }
+        Ok(cached)
     }
+}
+
+/// The agent's key a [`RemoteIssuer`] asks to have bound: the JWK it sends as `cnf_jwk`, and
+/// the thumbprint a `cnf.jkt` must equal.
+#[derive(Clone)]
+struct AgentKey {
+    jwk: Jwk,
+    thumbprint: String,
+}
+
+impl AgentKey {
+    fn new(key: &PublicKey) -> AgentKey {
+        let thumbprint = key.thumbprint();
+        AgentKey {
+            // As `LocalSigner::with_agent_key` binds it: the public JWK under its thumbprint.
+            jwk: key.to_jwk(&thumbprint),
+            thumbprint,
+        }
+    }
+}
+
+/// Checks that a token minted on request of a key-bound client names the agent's key in `cnf`
+/// (SPEC.md §17.1): `cnf.jwk` with the same `x`, or `cnf.jkt` equal to its thumbprint (and,
+/// when both appear, both match). An issuer that ignored `cnf_jwk`, or bound another key,
+/// minted a token whose proofs can never verify.
+fn check_binding(token: &str, agent: &AgentKey) -> Result<(), ClientError> {
+    let unbound = |detail: &str| {
+        ClientError::InvalidResponse(format!(
+            "the issuer did not bind the agent's key (cnf_jwk) into the token: {detail}"
+        ))
+    };
+    let (_, claims) = attest_core::dangerous::decode_json(token).map_err(|e| {
+        ClientError::InvalidResponse(format!("token is not a compact JWS: {}", e.code()))
+    })?;
+    let Some(cnf) = claims.get("cnf") else {
+        return Err(unbound("it has no `cnf`"));
+    };
+    let jwk_x = cnf
+        .get("jwk")
+        .map(|jwk| jwk.get("x").and_then(|x| x.as_str()));
+    let jkt = cnf.get("jkt").map(|jkt| jkt.as_str());
+    if jwk_x.is_none() && jkt.is_none() {
+        return Err(unbound("its `cnf` has neither `jwk` nor `jkt`"));
+    }
+    if let Some(x) = jwk_x
+        && x != agent.jwk.x.as_deref()
+    {
+        return Err(unbound("`cnf.jwk` names another key"));
+    }
+    if let Some(jkt) = jkt
+        && jkt != Some(agent.thumbprint.as_str())
+    {
+        return Err(unbound("`cnf.jkt` is another key's thumbprint"));
+    }
+    Ok(())
 }
 
 /// Reads a 200 response: `{token, token_type, expires_at}`.
@@ -226,6 +295,14 @@ impl RemoteIssuerBuilder {
     /// Authenticates to the issuer with `Authorization: Bearer <secret>`.
     pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
         self.secret = Some(Zeroizing::new(secret.into()));
+        self
+    }
+
+    /// Asks for key-bound tokens (SPEC.md §17.1): every request sends `agent`, the agent's
+    /// public key, as `cnf_jwk`, and a token whose `cnf` does not name it is refused. Sign the
+    /// proofs with the matching private key ([`crate::AttestingTransport::with_proof_key`]).
+    pub fn agent_key(mut self, agent: &PublicKey) -> Self {
+        self.agent = Some(AgentKey::new(agent));
         self
     }
 
@@ -298,6 +375,7 @@ impl RemoteIssuerBuilder {
         Ok(RemoteIssuer {
             endpoint,
             secret: self.secret,
+            agent: self.agent,
             lifetime_secs: self.lifetime_secs,
             timeout: self.timeout,
             max_body_bytes: self.max_body_bytes,
@@ -405,6 +483,8 @@ struct TokenRequest<'a> {
     audience: [&'a str; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
     lifetime_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf_jwk: Option<&'a Jwk>,
 }
 
 #[derive(Deserialize)]
@@ -426,6 +506,10 @@ impl fmt::Debug for RemoteIssuer {
         f.debug_struct("RemoteIssuer")
             .field("endpoint", &self.endpoint)
             .field("authenticated", &self.secret.is_some())
+            .field(
+                "agent_key",
+                &self.agent.as_ref().map(|agent| agent.thumbprint.as_str()),
+            )
             .field("lifetime_secs", &self.lifetime_secs)
             .field("timeout", &self.timeout)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -440,6 +524,10 @@ impl fmt::Debug for RemoteIssuerBuilder {
             .field("issuer", &self.issuer)
             .field("endpoint", &self.endpoint)
             .field("authenticated", &self.secret.is_some())
+            .field(
+                "agent_key",
+                &self.agent.as_ref().map(|agent| agent.thumbprint.as_str()),
+            )
             .field("allow_http_loopback", &self.allow_http_loopback)
             .finish_non_exhaustive()
     }

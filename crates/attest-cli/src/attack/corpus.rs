@@ -9,6 +9,9 @@
 //! Ids are stable: `ATK-NNN-slug`, numbered in order. New attacks are appended; an id is never
 //! reused for a different attack.
 
+use std::cell::Cell;
+
+use attest_core::proof::{ProofClaims, ProofHeader, RequestBinding, token_hash};
 use attest_core::{
     AgentIdentity, AgentIntegrity, AttestationMetadata, Confirmation, IntegrityHash, KeySet,
     Reason, SigningKey, TokenBuilder, UnixTime,
@@ -63,6 +66,9 @@ pub(crate) enum Needs {
     IssuerKey,
     /// The verifier's key configuration (a hostile JWKS, a second issuer): in-process only.
     InProcess,
+    /// The target issuer's private key (for key-bound tokens), and a target that requires
+    /// proofs of possession (`attest serve --proof required`).
+    IssuerKeyAndProofs,
 }
 
 impl Needs {
@@ -72,6 +78,7 @@ impl Needs {
             Needs::Nothing => "always",
             Needs::IssuerKey => "with `--issuer-key`",
             Needs::InProcess => "in-process only",
+            Needs::IssuerKeyAndProofs => "with `--issuer-key`, against `--proof required`",
         }
     }
 }
@@ -112,6 +119,46 @@ pub(crate) enum Kind {
     /// MCP requests posted in order to a streamable-HTTP server; every step but the last must
     /// be served, and the last is the attack.
     Mcp(Vec<McpStep>),
+    /// Stateless 2026-07-28 requests with key-bound tokens and proofs of possession, posted in
+    /// order to a server that requires proofs; every step but the last must be served, and the
+    /// last is the attack.
+    Proof(Vec<ProofStep>),
+}
+
+/// One request of a proof attack: a stateless 2026-07-28 request of `method` with `params`,
+/// whose `_meta` carries `{version, token, proof}` (no `proof` when `None`).
+#[derive(Clone, Debug)]
+pub(crate) struct ProofStep {
+    /// The MCP method.
+    pub(crate) method: &'static str,
+    /// The params, without `_meta`.
+    pub(crate) params: Value,
+    /// The attestation token presented with the request.
+    pub(crate) token: String,
+    /// The proof of possession, if any.
+    pub(crate) proof: Option<String>,
+}
+
+impl ProofStep {
+    /// The JSON-RPC request as it is posted.
+    pub(crate) fn body(&self) -> Value {
+        let mut attestation = compact(&self.token);
+        if let Some(proof) = &self.proof {
+            set(&mut attestation, "proof", json!(proof));
+        }
+        stateless_with(
+            self.method,
+            self.params.clone(),
+            Some(attestation),
+            json!({}),
+        )
+    }
+
+    /// What the proof must bind: the method, the name and the hash of the params as the server
+    /// reads them.
+    pub(crate) fn binding(&self) -> Option<RequestBinding> {
+        binding_of(self.method, &self.params)
+    }
 }
 
 /// Why an attack is expected to fail, and where that is enforced.
@@ -277,6 +324,31 @@ const M_SESSION_SINGLE_USE: Mitigation = Mitigation {
     enforced_by: "attest-mcp-server `server.rs` (`initialize` uses `Verifier::verify`), `verifier.rs`; mcp-server `duplex.rs::a_token_binds_one_session_a_second_session_is_a_replay`",
 };
 
+const M_PROOF_REQUIRED: Mitigation = Mitigation {
+    text: "Under proof policy `required` every request must carry a proof of possession signed by the key its attestation's `cnf` names; a key-bound token alone is refused, and so is a token without `cnf`, which can never be proven. The attestation is verified first; the proof is checked before the application sees the request.",
+    enforced_by: "attest-mcp-server `gate.rs` (`check_proof`), `verifier.rs` (`verify_proof`); mcp-server `proof.rs::a_client_without_the_agent_key_cannot_open_a_session`, `every_attack_is_refused_over_http_with_its_reason`; testvectors/attest/proofs.json cases `proof_missing`, `bearer_attestation_with_proof`",
+};
+const M_PROOF_KEY: Mitigation = Mitigation {
+    text: "A proof is checked with strict Ed25519 against the attestation's own `cnf` key, never a key the proof supplies: a `jwk` in the proof header is refused unless `cnf` carries only a thumbprint (`jkt`), and then it must match it.",
+    enforced_by: "attest-core `proof.rs` (`verify_proof`, `ConfirmationKey`); core `proof.rs::invalid_proof_vectors_are_refused_for_their_reason` (cases `stolen_attestation_thief_key`, `stolen_attestation_thief_jwk_in_header`, `jkt_thief_jwk`), mcp-server `proof.rs::every_attack_is_refused_by_the_verifier_with_its_precise_error`",
+};
+const M_PROOF_BINDING: Mitigation = Mitigation {
+    text: "A proof binds one request: `mth` and `nam` (the method and the tool, resource or prompt), `ph` (SHA-256 of the JCS form of the params without `_meta`), `aud` (this server) and `ath` (the hash of the attestation it is presented with); any difference is refused.",
+    enforced_by: "attest-core `proof.rs` (`RequestBinding`, `params_hash`, `verify_proof`); core `proof.rs::params_hash_is_over_the_jcs_form_without_meta`, `invalid_proof_vectors_are_refused_for_their_reason` (cases `tool_a_proof_on_tool_b`, `arguments_changed`, `other_attestation`, `other_server`)",
+};
+const M_PROOF_FRESH: Mitigation = Mitigation {
+    text: "A proof's `iat` must lie within the proof window (60 s by default) and at most the leeway (30 s) in the future, by the server's clock.",
+    enforced_by: "attest-core `proof.rs` (`verify_proof`, `ProofLimits`); core `proof.rs::the_window_and_the_record_agree`, proofs.json cases `too_old`, `from_the_future`",
+};
+const M_PROOF_TYP: Mitigation = Mitigation {
+    text: "A proof's header is exactly `alg` `EdDSA` and `typ` `agent-proof+jwt` (with `jwk` only for `jkt` attestations); any other parameter (an attestation's `kid`) or type is refused, so an attestation, a DPoP proof or any other JWT is never a proof.",
+    enforced_by: "attest-core `proof.rs` (header check); proofs.json cases `typ_attestation`, `typ_dpop`, `header_kid`",
+};
+const M_PROOF_REPLAY: Mitigation = Mitigation {
+    text: "Only after every other check passes is the proof's `jti` recorded, under `proof:` + the agent key's thumbprint (apart from attestation `jti`s) until the window closes; a second use is refused, whatever the attestation's own replay state.",
+    enforced_by: "attest-mcp-server `verifier.rs` (`verify_proof`), attest-cache; mcp-server `proof.rs::a_replayed_proof_is_refused_and_valid_stateless_traffic_passes`, `the_precise_error_of_a_replay_is_proof_replayed`",
+};
+
 // ---------------------------------------------------------------------------------------------
 // The fixture: valid claims and headers to make hostile.
 // ---------------------------------------------------------------------------------------------
@@ -285,6 +357,8 @@ const M_SESSION_SINGLE_USE: Mitigation = Mitigation {
 pub(crate) struct Fixture<'p> {
     p: &'p Params,
     seed: [u8; 32],
+    /// Proofs made so far, so that each gets its own `jti`.
+    proofs: Cell<u8>,
 }
 
 impl Fixture<'_> {
@@ -377,6 +451,79 @@ impl Fixture<'_> {
             .unwrap_or_default()
     }
 
+    /// A valid key-bound token (`cnf.jwk` names the agent's key), with this attack's `jti`.
+    fn bound(&self) -> String {
+        bound_builder(self.p)
+            .sign(
+                &self.p.issuer_key,
+                UnixTime::from_secs(self.now()),
+                &mut self.rng(),
+            )
+            .unwrap_or_default()
+    }
+
+    /// A second valid key-bound token, with another `jti`.
+    fn bound_other(&self) -> String {
+        bound_builder(self.p)
+            .sign(
+                &self.p.issuer_key,
+                UnixTime::from_secs(self.now()),
+                &mut self.other_rng(),
+            )
+            .unwrap_or_default()
+    }
+
+    /// A generator for the next proof's `jti`: each proof of an attack gets its own.
+    fn proof_rng(&self) -> ChaCha20Rng {
+        let n = self.proofs.get();
+        self.proofs.set(n.wrapping_add(1));
+        proof_rng(&self.seed, n)
+    }
+
+    /// A proof by `key` for `method` with `params`, under `token`, to `audience`, made at
+    /// `now + delta`.
+    #[allow(clippy::too_many_arguments)] // what a proof binds: each argument is one claim
+    fn proof(
+        &self,
+        key: &SigningKey,
+        header: ProofHeader,
+        method: &str,
+        params: &Value,
+        token: &str,
+        audience: &str,
+        delta: i64,
+    ) -> String {
+        let iat = UnixTime::from_secs(self.at(delta));
+        sign_proof(
+            key,
+            header,
+            method,
+            params,
+            token,
+            audience,
+            iat,
+            &mut self.proof_rng(),
+        )
+    }
+
+    /// The agent's valid proof for `method` with `params` under `token`, made now.
+    fn agent_proof(&self, method: &str, params: &Value, token: &str) -> String {
+        self.proof(
+            &self.p.agent_key,
+            ProofHeader::Plain,
+            method,
+            params,
+            token,
+            &self.p.audience,
+            0,
+        )
+    }
+
+    /// `body` with the agent's valid proof for it, under `token`, in its `_meta`.
+    fn proven(&self, body: Value, token: &str) -> Value {
+        prove(self.p, body, token, &mut self.proof_rng())
+    }
+
     /// The attacker's own key under its own `kid`.
     fn attacker_own(&self) -> SigningKey {
         self.p
@@ -430,6 +577,100 @@ pub(crate) fn builder(issuer: &str, audience: &str) -> TokenBuilder {
         .audience(audience)
         .identity(AgentIdentity::new("claude", "sonnet-4", "anthropic"))
         .metadata(AttestationMetadata::provider())
+}
+
+/// The builder of a valid key-bound token: `cnf.jwk` names the agent's key (SPEC.md §17.1).
+pub(crate) fn bound_builder(p: &Params) -> TokenBuilder {
+    builder(&p.issuer, &p.audience).confirmation(Confirmation {
+        jwk: Some(p.agent_key.to_public_jwk()),
+        ..Confirmation::default()
+    })
+}
+
+/// A proof RNG derived from `seed`: the `n`th proof of an attack (or control).
+fn proof_rng(seed: &[u8; 32], n: u8) -> ChaCha20Rng {
+    let mut seed = *seed;
+    for b in &mut seed {
+        *b ^= 0x3c;
+    }
+    if let Some(last) = seed.last_mut() {
+        *last ^= n;
+    }
+    ChaCha20Rng::from_seed(seed)
+}
+
+/// `params` as the server reads them: rmcp parses the params of `initialize` and `tools/call`
+/// into its own types and the gate hashes them serialized again (SPEC.md §17.6), so a proof
+/// is computed over that form, as rmcp's client would send it.
+fn as_rmcp_reads(method: &str, params: &Value) -> Value {
+    use rmcp::model::{CallToolRequestParams, InitializeRequestParams};
+    let reread = match method {
+        "initialize" => serde_json::from_value::<InitializeRequestParams>(params.clone())
+            .and_then(serde_json::to_value),
+        "tools/call" => serde_json::from_value::<CallToolRequestParams>(params.clone())
+            .and_then(serde_json::to_value),
+        _ => Ok(params.clone()),
+    };
+    reread.unwrap_or_else(|_| params.clone())
+}
+
+/// What a proof for `method` with `params` binds (`mth`, `nam`, `ph`).
+fn binding_of(method: &str, params: &Value) -> Option<RequestBinding> {
+    RequestBinding::of_request(method, Some(&as_rmcp_reads(method, params))).ok()
+}
+
+/// A proof (SPEC.md §17.2) by `key` for `method` with `params`, under `token`, to `audience`,
+/// made at `iat`, with a `jti` from `rng`. Empty if the params cannot be hashed.
+#[allow(clippy::too_many_arguments)] // what a proof binds: each argument is one claim
+fn sign_proof(
+    key: &SigningKey,
+    header: ProofHeader,
+    method: &str,
+    params: &Value,
+    token: &str,
+    audience: &str,
+    iat: UnixTime,
+    rng: &mut ChaCha20Rng,
+) -> String {
+    binding_of(method, params)
+        .and_then(|binding| {
+            ProofClaims::new(audience, &binding, &token_hash(token), iat, rng)
+                .sign(key, header)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// `body` (a JSON-RPC request) with the agent's valid proof for it, under `token`, made at
+/// `p.now`, written into `params._meta[EXTENSION_ID]`: as the `proof` member of the object
+/// there, or as the proof-only object `{version, proof}` (SPEC.md §17.3).
+pub(crate) fn prove(p: &Params, mut body: Value, token: &str, rng: &mut ChaCha20Rng) -> Value {
+    let method = body
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let params = body.get("params").cloned().unwrap_or_else(|| json!({}));
+    let proof = sign_proof(
+        &p.agent_key,
+        ProofHeader::Plain,
+        &method,
+        &params,
+        token,
+        &p.audience,
+        UnixTime::from_secs(p.now),
+        rng,
+    );
+    if let Some(params) = body.get_mut("params").and_then(Value::as_object_mut) {
+        let meta = params.entry("_meta").or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            let object = meta
+                .entry(EXTENSION_ID)
+                .or_insert_with(|| json!({"version": "0.1.0"}));
+            set(object, "proof", json!(proof));
+        }
+    }
+    body
 }
 
 /// `key`'s public JWK as JSON.
@@ -497,6 +738,23 @@ pub(crate) fn compact(token: &str) -> Value {
 /// A stateless 2026-07-28 request of `method`: `_meta` holds the protocol version, the client
 /// capabilities `capabilities`, and `attestation` directly when given.
 pub(crate) fn stateless(method: &str, attestation: Option<Value>, capabilities: Value) -> Value {
+    let params = if method == "tools/call" {
+        json!({"name": TOOL, "arguments": {}})
+    } else {
+        json!({})
+    };
+    stateless_with(method, params, attestation, capabilities)
+}
+
+/// A stateless 2026-07-28 request of `method` with `params` (an object, without `_meta`):
+/// `_meta` holds the protocol version, the client capabilities `capabilities`, and
+/// `attestation` directly when given.
+pub(crate) fn stateless_with(
+    method: &str,
+    mut params: Value,
+    attestation: Option<Value>,
+    capabilities: Value,
+) -> Value {
     let mut meta = Map::new();
     meta.insert(
         "io.modelcontextprotocol/protocolVersion".into(),
@@ -510,11 +768,7 @@ pub(crate) fn stateless(method: &str, attestation: Option<Value>, capabilities: 
     if let Some(attestation) = attestation {
         meta.insert(EXTENSION_ID.into(), attestation);
     }
-    let params = if method == "tools/call" {
-        json!({"name": TOOL, "arguments": {}, "_meta": meta})
-    } else {
-        json!({"_meta": meta})
-    };
+    set(&mut params, "_meta", Value::Object(meta));
     json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 }
 
@@ -582,7 +836,11 @@ impl<'p> Corpus<'p> {
         } else {
             self.p.seed
         };
-        Fixture { p: self.p, seed }
+        Fixture {
+            p: self.p,
+            seed,
+            proofs: Cell::new(0),
+        }
     }
 
     fn add(&mut self, d: Decl, make: impl FnOnce(&Fixture<'p>) -> Kind) {
@@ -623,6 +881,28 @@ impl<'p> Corpus<'p> {
             description,
         );
         self.add(d, |f| Kind::Token(make(f)));
+    }
+
+    /// A proof-of-possession attack: stateless requests to a server that requires proofs.
+    fn proof(
+        &mut self,
+        id: &'static str,
+        expected: Reason,
+        error: &'static str,
+        mitigation: &'static Mitigation,
+        description: &'static str,
+        make: impl FnOnce(&Fixture<'p>) -> Vec<ProofStep>,
+    ) {
+        let d = decl(
+            id,
+            None,
+            Needs::IssuerKeyAndProofs,
+            expected,
+            Some(error),
+            mitigation,
+            description,
+        );
+        self.add(d, |f| Kind::Proof(make(f)));
     }
 }
 
@@ -668,7 +948,7 @@ pub(crate) fn attacks(p: &Params) -> Vec<Attack> {
             &M_REPLAY,
             "token replay: a valid token presented a second time",
         ),
-        |f| Kind::Replay(f.minted()),
+        |f| Kind::Replay(f.bound()),
     );
     c.token(
         "ATK-004-exp-tampering",
@@ -2014,10 +2294,13 @@ pub(crate) fn attacks(p: &Params) -> Vec<Attack> {
             "a token that bound one session presented at a second initialize",
         ),
         |f| {
-            let token = f.minted();
+            // Key-bound, and every request with a valid proof: the replay alone is wrong, also
+            // against a server that requires proofs.
+            let token = f.bound();
+            let init = || initialize(capabilities_with(&token), "attest-attack");
             Kind::Mcp(vec![
-                step(initialize(capabilities_with(&token), "attest-attack")),
-                step(initialize(capabilities_with(&token), "attest-attack")),
+                step(f.proven(init(), &token)),
+                step(f.proven(init(), &token)),
             ])
         },
     );
@@ -2032,11 +2315,215 @@ pub(crate) fn attacks(p: &Params) -> Vec<Attack> {
             "a token that bound a session presented again in a stateless 2026-07-28 request",
         ),
         |f| {
-            let token = f.minted();
+            let token = f.bound();
             Kind::Mcp(vec![
-                step(initialize(capabilities_with(&token), "attest-attack")),
-                step(stateless_call_with(&token)),
+                step(f.proven(
+                    initialize(capabilities_with(&token), "attest-attack"),
+                    &token,
+                )),
+                step(f.proven(stateless_call_with(&token), &token)),
             ])
+        },
+    );
+
+    // --- Key-bound attestation: proofs of possession (SPEC.md §17) ---------------------------
+    // Each runs against a server whose proof policy is `required`: in-process, attest-mcp-server's
+    // router with that policy; with --target, an `attest serve --proof required`.
+    let weather = || json!({"name": TOOL, "arguments": {"city": "Paris"}});
+    let call = |params: Value, token: &str, proof: Option<String>| ProofStep {
+        method: "tools/call",
+        params,
+        token: token.to_owned(),
+        proof,
+    };
+    c.proof(
+        "ATK-099-proof-stolen-token-no-proof",
+        R::ProofRequired,
+        "proof_missing",
+        &M_PROOF_REQUIRED,
+        "a stolen key-bound attestation presented without a proof (the thief lacks the agent's key)",
+        |f| vec![call(weather(), &f.bound(), None)],
+    );
+    c.proof(
+        "ATK-100-proof-thief-key",
+        R::ProofInvalid,
+        "signature_mismatch",
+        &M_PROOF_KEY,
+        "a stolen key-bound attestation with a proof signed by the thief's own key",
+        |f| {
+            let token = f.bound();
+            let proof = f.proof(
+                &f.p.attacker,
+                ProofHeader::Plain,
+                "tools/call",
+                &weather(),
+                &token,
+                &f.p.audience,
+                0,
+            );
+            vec![call(weather(), &token, Some(proof))]
+        },
+    );
+    c.proof(
+        "ATK-101-proof-tool-a-on-tool-b",
+        R::ProofMismatch,
+        "nam_mismatch",
+        &M_PROOF_BINDING,
+        "a captured proof for one tool presented with a call of another tool (deploy)",
+        |f| {
+            let token = f.bound();
+            let proof = f.agent_proof("tools/call", &weather(), &token);
+            let deploy = json!({"name": "deploy", "arguments": {"city": "Paris"}});
+            vec![call(deploy, &token, Some(proof))]
+        },
+    );
+    c.proof(
+        "ATK-102-proof-arguments-changed",
+        R::ProofMismatch,
+        "ph_mismatch",
+        &M_PROOF_BINDING,
+        "a captured proof presented with the tool's arguments changed",
+        |f| {
+            let token = f.bound();
+            let proof = f.agent_proof("tools/call", &weather(), &token);
+            let changed = json!({"name": TOOL, "arguments": {"city": "Pyongyang"}});
+            vec![call(changed, &token, Some(proof))]
+        },
+    );
+    c.proof(
+        "ATK-103-proof-other-attestation",
+        R::ProofMismatch,
+        "ath_mismatch",
+        &M_PROOF_BINDING,
+        "a proof made under another attestation of the same agent (ath names another token)",
+        |f| {
+            let (token, other) = (f.bound(), f.bound_other());
+            let proof = f.agent_proof("tools/call", &weather(), &other);
+            vec![call(weather(), &token, Some(proof))]
+        },
+    );
+    c.proof(
+        "ATK-104-proof-other-server",
+        R::ProofMismatch,
+        "aud_mismatch",
+        &M_PROOF_BINDING,
+        "a proof made for another server, relayed to this one",
+        |f| {
+            let token = f.bound();
+            let proof = f.proof(
+                &f.p.agent_key,
+                ProofHeader::Plain,
+                "tools/call",
+                &weather(),
+                &token,
+                "https://other-server.example/mcp",
+                0,
+            );
+            vec![call(weather(), &token, Some(proof))]
+        },
+    );
+    c.proof(
+        "ATK-105-proof-too-old",
+        R::ProofStale,
+        "too_old",
+        &M_PROOF_FRESH,
+        "a proof made 120 s ago, past the 60 s proof window",
+        |f| {
+            let token = f.bound();
+            let proof = f.proof(
+                &f.p.agent_key,
+                ProofHeader::Plain,
+                "tools/call",
+                &weather(),
+                &token,
+                &f.p.audience,
+                -120,
+            );
+            vec![call(weather(), &token, Some(proof))]
+        },
+    );
+    c.proof(
+        "ATK-106-proof-from-the-future",
+        R::ProofStale,
+        "issued_in_future",
+        &M_PROOF_FRESH,
+        "a proof dated 120 s ahead, beyond the 30 s leeway (made in advance to be used later)",
+        |f| {
+            let token = f.bound();
+            let proof = f.proof(
+                &f.p.agent_key,
+                ProofHeader::Plain,
+                "tools/call",
+                &weather(),
+                &token,
+                &f.p.audience,
+                120,
+            );
+            vec![call(weather(), &token, Some(proof))]
+        },
+    );
+    c.proof(
+        "ATK-107-proof-foreign-key-in-header",
+        R::ProofInvalid,
+        "jwk_not_allowed",
+        &M_PROOF_KEY,
+        "a proof signed by the thief's key, carrying that key in its header jwk, for a cnf.jwk attestation",
+        |f| {
+            let token = f.bound();
+            let proof = f.proof(
+                &f.p.attacker,
+                ProofHeader::WithJwk,
+                "tools/call",
+                &weather(),
+                &token,
+                &f.p.audience,
+                0,
+            );
+            vec![call(weather(), &token, Some(proof))]
+        },
+    );
+    c.proof(
+        "ATK-108-proof-bearer-token-no-proof",
+        R::ProofRequired,
+        "proof_missing",
+        &M_PROOF_REQUIRED,
+        "a valid bearer attestation (no cnf) without a proof, under proof policy required",
+        |f| vec![call(weather(), &f.minted(), None)],
+    );
+    c.proof(
+        "ATK-109-proof-bearer-token-with-proof",
+        R::ProofInvalid,
+        "no_confirmation_key",
+        &M_PROOF_REQUIRED,
+        "a valid bearer attestation (no cnf) with a proof: no key to check it against",
+        |f| {
+            let token = f.minted();
+            let proof = f.agent_proof("tools/call", &weather(), &token);
+            vec![call(weather(), &token, Some(proof))]
+        },
+    );
+    c.proof(
+        "ATK-110-proof-token-as-proof",
+        R::ProofInvalid,
+        "header_parameter_not_allowed",
+        &M_PROOF_TYP,
+        "the attestation token presented as its own proof",
+        |f| {
+            let token = f.bound();
+            vec![call(weather(), &token, Some(token.clone()))]
+        },
+    );
+    c.proof(
+        "ATK-111-proof-replay",
+        R::ProofReplay,
+        "proof_replayed",
+        &M_PROOF_REPLAY,
+        "a valid request with its proof, captured and sent again (same token, same proof)",
+        |f| {
+            let token = f.bound();
+            let proof = f.agent_proof("tools/call", &weather(), &token);
+            let request = call(weather(), &token, Some(proof));
+            vec![request.clone(), request]
         },
     );
 
@@ -2046,6 +2533,11 @@ pub(crate) fn attacks(p: &Params) -> Vec<Attack> {
 /// A valid token for the controls: a verifier must accept it, or the run tells nothing.
 /// `n` selects one of several, each with its own `jti` (distinct from every attack's).
 pub(crate) fn control_token(p: &Params, n: u8) -> String {
+    control_token_with(p, builder(&p.issuer, &p.audience), n)
+}
+
+/// A valid token from `builder` for the controls, with the `jti` of control `n`.
+pub(crate) fn control_token_with(p: &Params, builder: TokenBuilder, n: u8) -> String {
     let mut seed = p.seed;
     for b in &mut seed {
         *b ^= 0xa5;
@@ -2053,7 +2545,7 @@ pub(crate) fn control_token(p: &Params, n: u8) -> String {
     if let Some(first) = seed.first_mut() {
         *first ^= n;
     }
-    builder(&p.issuer, &p.audience)
+    builder
         .sign(
             &p.issuer_key,
             UnixTime::from_secs(p.now),
@@ -2064,7 +2556,11 @@ pub(crate) fn control_token(p: &Params, n: u8) -> String {
 
 /// The valid conformance cases: `(name, description, token)`. Each must verify.
 pub(crate) fn valid_cases(p: &Params) -> Vec<(&'static str, &'static str, String)> {
-    let f = Fixture { p, seed: p.seed };
+    let f = Fixture {
+        p,
+        seed: p.seed,
+        proofs: Cell::new(0),
+    };
     let now = UnixTime::from_secs(f.now());
     let sign = |b: TokenBuilder| b.sign(&p.issuer_key, now, &mut f.rng()).unwrap_or_default();
     let integrity = AgentIntegrity {

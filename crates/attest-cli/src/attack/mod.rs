@@ -4,8 +4,9 @@
 //! - `corpus`: every attack, crafted from parameters, with its stable id, expected reason and
 //!   mitigation; `craft` holds the byte-level surgery.
 //! - `run`: in-process (attest-mcp-server's `Verifier` over keys ingested from a JWKS document,
-//!   and its HTTP router on a loopback port for MCP-level attacks, in `sandbox`) or against a
-//!   target over HTTP (`mcp_http`).
+//!   and its HTTP router on a loopback port for MCP-level attacks, in `sandbox`: with proofs of
+//!   possession off, and a second one requiring them for the proof attacks) or against a target
+//!   over HTTP (`mcp_http`).
 //! - `report`: the text table, the JSON object, and the Markdown table of docs/SECURITY.md.
 //! - `vectors`: the conformance vectors, generated from the same corpus.
 
@@ -50,6 +51,9 @@ pub enum Output {
     attest attack --write-vectors testvectors/attest/vectors.json\n  \
     attest attack --check-vectors testvectors/attest/vectors.json\n  \
     attest attack --markdown\n\n\
+    The proof-of-possession attacks (SPEC.md §17) run in-process against a gate that requires\n\
+    proofs, and with --target when the target advertises `proof: required` (attest serve\n\
+    --proof required) and --issuer-key is given; otherwise they are reported as skipped.\n\n\
     Exit status: 0 when every attack that ran was detected for its expected reason, 1 when one\n\
     was not (or the vectors drifted), 2 for usage or configuration errors (a target that cannot\n\
     be reached, an unreadable key, a failed control).")]
@@ -172,7 +176,8 @@ async fn in_process() -> Result<Run, String> {
     let attacks = corpus::attacks(&params);
     let outcomes = run::in_process(&params, &attacks).await?;
     let mode = "in-process, with fresh keys (controls passed: a valid token is accepted by the \
-                Verifier, in a stateless MCP request and at initialize)";
+                Verifier, in a stateless MCP request and at initialize; a key-bound token with a \
+                valid proof is accepted in both where proofs are required)";
     Ok((mode.to_owned(), attacks, outcomes))
 }
 
@@ -182,8 +187,8 @@ async fn target(args: &AttackArgs, url: &str) -> Result<Run, String> {
         Some(path) => Some(read_private_key(path)?),
         None => None,
     };
-    let advertised = run::preflight(&client).await?;
-    let issuer = match (&args.issuer, advertised) {
+    let preflight = run::preflight(&client).await?;
+    let issuer = match (&args.issuer, preflight.issuer) {
         (Some(issuer), _) => issuer.clone(),
         (None, Some(issuer)) => issuer,
         (None, None) => {
@@ -200,14 +205,23 @@ async fn target(args: &AttackArgs, url: &str) -> Result<Run, String> {
     if has_key {
         run::control_target(&params, &client).await?;
     }
+    let requires_proofs = preflight.proof.as_deref() == Some("required");
     let attacks = corpus::attacks(&params);
-    let outcomes = run::target(&client, has_key, &attacks).await;
+    let outcomes = run::target(&client, &params, has_key, requires_proofs, &attacks).await;
     let control = if has_key {
         "control passed: a valid token is served"
     } else {
         "no control: without --issuer-key no valid token can be made"
     };
-    let mode = format!("target {url} (issuer {issuer}, audience {audience}; {control})");
+    let proofs = match preflight.proof.as_deref() {
+        Some("required") => "proofs required: the proof attacks run".to_owned(),
+        Some(other) => format!(
+            "proofs {}: the proof attacks need `--proof required`",
+            crate::output::one_line(&other.chars().take(32).collect::<String>())
+        ),
+        None => "proofs off: the proof attacks need `--proof required`".to_owned(),
+    };
+    let mode = format!("target {url} (issuer {issuer}, audience {audience}; {control}; {proofs})");
     Ok((mode, attacks, outcomes))
 }
 

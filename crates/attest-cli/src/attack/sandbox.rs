@@ -1,13 +1,13 @@
 //! The in-process victim: the real attest-mcp-server HTTP router (every request through the
-//! `AttestationGate`, policy `required`) on a free loopback port, around a small application
-//! with one tool that counts the calls reaching it.
+//! `AttestationGate`, policy `required`, with a proof-of-possession policy) on a free loopback
+//! port, around a small application with one tool that counts the calls reaching it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use attest_core::{Policy, TrustStore};
-use attest_mcp_server::{AttestationGate, AttestationStatus, Enforcement, Verifier};
+use attest_mcp_server::{AttestationGate, AttestationStatus, Enforcement, ProofPolicy, Verifier};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -67,14 +67,18 @@ pub(crate) struct Sandbox {
 }
 
 impl Sandbox {
-    /// Serves the gate (policy `required`, `policy`, keys `trust`, an in-memory replay store)
-    /// on 127.0.0.1 at a free port.
-    pub(crate) async fn start(policy: Policy, trust: TrustStore) -> Result<Sandbox, String> {
+    /// Serves the gate (policy `required`, `policy`, keys `trust`, an in-memory replay store,
+    /// proof policy `proof`) on 127.0.0.1 at a free port.
+    pub(crate) async fn start(
+        policy: Policy,
+        trust: TrustStore,
+        proof: ProofPolicy,
+    ) -> Result<Sandbox, String> {
         let verifier = Verifier::builder(policy)
             .keys(trust)
             .build()
             .map_err(|e| format!("in-process verifier: {e}"))?;
-        let gate = AttestationGate::new(verifier, Enforcement::Required);
+        let gate = AttestationGate::new(verifier, Enforcement::Required).proof_policy(proof);
         let victim = Victim::default();
         let calls = victim.calls.clone();
         let app = attest_mcp_server::http::router(move || victim.clone(), gate);

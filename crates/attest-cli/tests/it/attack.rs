@@ -1,6 +1,7 @@
-//! `attest attack`: the suite passes in-process and against a live `attest serve`, its ids are
-//! unique and stable, the conformance vectors it generates have not drifted, docs/SECURITY.md
-//! carries its current table, and a server that lets attacks through makes it fail.
+//! `attest attack`: the suite passes in-process and against a live `attest serve` (with proofs
+//! of possession off, and required for the proof attacks), its ids are unique and stable, the
+//! conformance vectors it generates have not drifted, docs/SECURITY.md carries its current
+//! table, and a server that lets attacks through makes it fail.
 
 use std::path::PathBuf;
 
@@ -110,7 +111,94 @@ const PUBLISHED_IDS: &[&str] = &[
     "ATK-096-token-in-http-header",
     "ATK-097-session-replay",
     "ATK-098-session-token-reused-stateless",
+    "ATK-099-proof-stolen-token-no-proof",
+    "ATK-100-proof-thief-key",
+    "ATK-101-proof-tool-a-on-tool-b",
+    "ATK-102-proof-arguments-changed",
+    "ATK-103-proof-other-attestation",
+    "ATK-104-proof-other-server",
+    "ATK-105-proof-too-old",
+    "ATK-106-proof-from-the-future",
+    "ATK-107-proof-foreign-key-in-header",
+    "ATK-108-proof-bearer-token-no-proof",
+    "ATK-109-proof-bearer-token-with-proof",
+    "ATK-110-proof-token-as-proof",
+    "ATK-111-proof-replay",
 ];
+
+/// The proof-of-possession attacks (SPEC.md §17), with the reason and precise error each must
+/// get: the attacks of attest-mcp-server's `tests/it/proof.rs`, and the replay of a proof.
+const PROOF_ATTACKS: &[(&str, &str, &str)] = &[
+    (
+        "ATK-099-proof-stolen-token-no-proof",
+        "attestation_proof_required",
+        "proof_missing",
+    ),
+    (
+        "ATK-100-proof-thief-key",
+        "attestation_proof_invalid",
+        "signature_mismatch",
+    ),
+    (
+        "ATK-101-proof-tool-a-on-tool-b",
+        "attestation_proof_mismatch",
+        "nam_mismatch",
+    ),
+    (
+        "ATK-102-proof-arguments-changed",
+        "attestation_proof_mismatch",
+        "ph_mismatch",
+    ),
+    (
+        "ATK-103-proof-other-attestation",
+        "attestation_proof_mismatch",
+        "ath_mismatch",
+    ),
+    (
+        "ATK-104-proof-other-server",
+        "attestation_proof_mismatch",
+        "aud_mismatch",
+    ),
+    (
+        "ATK-105-proof-too-old",
+        "attestation_proof_stale",
+        "too_old",
+    ),
+    (
+        "ATK-106-proof-from-the-future",
+        "attestation_proof_stale",
+        "issued_in_future",
+    ),
+    (
+        "ATK-107-proof-foreign-key-in-header",
+        "attestation_proof_invalid",
+        "jwk_not_allowed",
+    ),
+    (
+        "ATK-108-proof-bearer-token-no-proof",
+        "attestation_proof_required",
+        "proof_missing",
+    ),
+    (
+        "ATK-109-proof-bearer-token-with-proof",
+        "attestation_proof_invalid",
+        "no_confirmation_key",
+    ),
+    (
+        "ATK-110-proof-token-as-proof",
+        "attestation_proof_invalid",
+        "header_parameter_not_allowed",
+    ),
+    (
+        "ATK-111-proof-replay",
+        "attestation_proof_replay",
+        "proof_replayed",
+    ),
+];
+
+/// The skip reason of a proof attack against a target that does not require proofs.
+const NEEDS_PROOFS: &str =
+    "skipped: needs a target that requires proofs (attest serve --proof required)";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -170,6 +258,29 @@ fn every_attack_is_detected_in_process() {
             );
         }
     }
+    // Every proof attack ran, each refused for its own reason and precise error, observed
+    // in-process (over HTTP for the reason, through the verifier for the error).
+    for (id, reason, error) in PROOF_ATTACKS {
+        let attack = by_id(&report, id);
+        assert_eq!(attack["status"], "detected", "{attack}");
+        assert_eq!(attack["observed_reason"], *reason, "{attack}");
+        assert_eq!(attack["observed_error"], *error, "{attack}");
+    }
+    assert!(
+        report["mode"]
+            .as_str()
+            .unwrap()
+            .contains("a key-bound token with a valid proof is accepted"),
+        "{report}"
+    );
+}
+
+fn by_id(report: &Value, id: &str) -> Value {
+    attacks(report)
+        .iter()
+        .find(|a| a["id"] == id)
+        .unwrap_or_else(|| panic!("no attack {id}"))
+        .clone()
 }
 
 #[test]
@@ -231,12 +342,11 @@ fn the_original_scenarios_and_every_reason_are_covered() {
         .iter()
         .map(|a| a["expected_reason"].as_str().unwrap())
         .collect();
-    // Every reason a token, a replay or a missing attestation can earn. `unavailable` is a
-    // failure of the verifier's dependencies, and the proof reasons concern proofs of
-    // possession, which no attack here presents.
+    // Every reason a token, a replay, a missing attestation or a proof of possession can earn.
+    // `unavailable` is a failure of the verifier's dependencies.
     for reason in Reason::ALL {
         let wire = reason.as_str();
-        if reason == Reason::Unavailable || wire.starts_with("attestation_proof_") {
+        if reason == Reason::Unavailable {
             continue;
         }
         assert!(expected.contains(&wire), "no attack expects {wire}");
@@ -420,16 +530,31 @@ fn against_a_live_attest_serve_every_attack_that_runs_is_detected() {
     assert_eq!(code, 0, "{report}");
     assert!(report["total"].as_u64().unwrap() >= 35, "{report}");
     assert_eq!(report["detected"], report["total"]);
+    // The server does not require proofs (the default): the proof attacks are skipped, with
+    // the flag that would run them, and only they and the in-process ones are.
+    assert!(
+        report["mode"].as_str().unwrap().contains("proofs off"),
+        "{report}"
+    );
     for attack in attacks(&report) {
         if attack["status"] == "skipped" {
+            let observed = attack["observed"].as_str().unwrap();
             assert!(
-                attack["observed"]
-                    .as_str()
-                    .unwrap()
-                    .contains("in-process only"),
+                observed.contains("in-process only") || observed == NEEDS_PROOFS,
                 "{attack}"
             );
         }
+    }
+    for (id, ..) in PROOF_ATTACKS {
+        assert_eq!(by_id(&report, id)["observed"], NEEDS_PROOFS, "{id}");
+    }
+    // The session replays and the token replay, made with key-bound tokens and proofs, ran.
+    for id in [
+        "ATK-003-token-replay",
+        "ATK-097-session-replay",
+        "ATK-098-session-token-reused-stateless",
+    ] {
+        assert_eq!(by_id(&report, id)["status"], "detected", "{id}");
     }
 
     // Without it: the keyless attacks run, the rest are skipped, and the trusted issuer is
@@ -447,13 +572,6 @@ fn against_a_live_attest_serve_every_attack_that_runs_is_detected() {
         .filter(|a| a["observed"] == "skipped: needs --issuer-key")
         .count();
     assert!(needs_key > 0);
-    let by_id = |id: &str| {
-        attacks(&report)
-            .iter()
-            .find(|a| a["id"] == id)
-            .unwrap()
-            .clone()
-    };
     for id in [
         "ATK-001-model-spoofing",
         "ATK-006-downgrade-no-token",
@@ -461,7 +579,70 @@ fn against_a_live_attest_serve_every_attack_that_runs_is_detected() {
         "ATK-090-stateless-bypass",
         "ATK-092-carrier-not-object",
     ] {
-        assert_eq!(by_id(id)["status"], "detected", "{id}");
+        assert_eq!(by_id(&report, id)["status"], "detected", "{id}");
+    }
+}
+
+#[test]
+fn against_attest_serve_requiring_proofs_every_proof_attack_is_detected() {
+    let dir = TempDir::new();
+    let (key, _) = issuer_files(&dir);
+    let server = serve(&dir, &["--proof", "required"]);
+    let url = format!("http://{}/mcp", server.addr);
+    let (code, report) = attack_json(&[
+        "--target",
+        &url,
+        "--issuer-key",
+        key.to_str().unwrap(),
+        "--issuer",
+        ISSUER,
+        "--audience",
+        AUDIENCE,
+    ]);
+    assert_eq!(not_detected(&report), Vec::<String>::new());
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report["mode"].as_str().unwrap().contains("proofs required"),
+        "{report}"
+    );
+    assert_eq!(report["detected"], report["total"]);
+    // Only the attacks on the verifier's own keys are skipped: every other one, the classic
+    // attacks included, runs against a server that requires proofs, and the control (a
+    // key-bound token with the agent's proof) is served.
+    for attack in attacks(&report) {
+        if attack["status"] == "skipped" {
+            assert!(
+                attack["observed"]
+                    .as_str()
+                    .unwrap()
+                    .contains("in-process only"),
+                "{attack}"
+            );
+        }
+    }
+    for (id, reason, _) in PROOF_ATTACKS {
+        let attack = by_id(&report, id);
+        assert_eq!(attack["status"], "detected", "{attack}");
+        // Over the wire only the reason is observed; the precise error stays in the log.
+        assert_eq!(attack["observed_reason"], *reason, "{attack}");
+    }
+    for id in [
+        "ATK-003-token-replay",
+        "ATK-097-session-replay",
+        "ATK-098-session-token-reused-stateless",
+    ] {
+        assert_eq!(by_id(&report, id)["status"], "detected", "{id}");
+    }
+
+    // Without the issuer's key no key-bound token can be made: the proof attacks are skipped.
+    let (code, report) = attack_json(&["--target", &url, "--audience", AUDIENCE]);
+    assert_eq!(code, 0, "{report}");
+    for (id, ..) in PROOF_ATTACKS {
+        assert_eq!(
+            by_id(&report, id)["observed"],
+            "skipped: needs --issuer-key",
+            "{id}"
+        );
     }
 }
 

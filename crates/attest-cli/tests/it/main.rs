@@ -12,6 +12,7 @@
 #![allow(unreachable_pub)]
 
 mod attack;
+mod cnf;
 mod common;
 mod garbage;
 mod inspect;

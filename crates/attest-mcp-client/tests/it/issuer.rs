@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use attest_core::Confirmation;
 use attest_mcp_client::{Freshness, LocalSigner, TokenSource};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,9 +16,13 @@ use crate::common::{key, system_now, template};
 /// How the endpoint answers.
 #[derive(Debug, Clone)]
 pub(crate) enum Behavior {
-    /// Issues a token for the requested audience; with a secret, only to a caller that
-    /// presents it (else 401 with the documented error body).
+    /// Issues a token for the requested audience, binding the `cnf_jwk` it was sent into
+    /// `cnf.jwk`; with a secret, only to a caller that presents it (else 401 with the
+    /// documented error body).
     Issue { secret: Option<&'static str> },
+    /// Issues a token with this `cnf` (or none), whatever `cnf_jwk` it was sent: an issuer
+    /// that does not know key binding, or binds a key of its own choosing.
+    IssueWithCnf(Option<Value>),
     /// 500 with a plain-text body.
     PlainServerError,
     /// 200 with a body of this many bytes, announced in Content-Length.
@@ -152,22 +157,10 @@ async fn serve(
                 let body = json!({"error": "invalid_client", "error_description": "unknown client or bad secret"});
                 return respond(&mut stream, "401 Unauthorized", &body.to_string(), true).await;
             }
-            let audience = request.body["audience"][0]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let lifetime = request.body["lifetime_secs"].as_u64().unwrap_or(300);
-            let signer = LocalSigner::new(key(), template().lifetime_secs(lifetime))
-                .unwrap()
-                .with_freshness(Freshness::PerRequest);
-            let token = signer.token(&audience).await.unwrap();
-            let body = json!({
-                "token": token.as_str(),
-                "token_type": "agent-attestation+jwt",
-                "expires_at": system_now().as_secs() + lifetime,
-            });
-            respond(&mut stream, "200 OK", &body.to_string(), true).await
+            let cnf = request.body.get("cnf_jwk").map(|jwk| json!({ "jwk": jwk }));
+            issue(&mut stream, &request, cnf).await
         }
+        Behavior::IssueWithCnf(cnf) => issue(&mut stream, &request, cnf).await,
         Behavior::PlainServerError => {
             respond(
                 &mut stream,
@@ -187,6 +180,34 @@ async fn serve(
         }
         Behavior::Garbage => respond(&mut stream, "200 OK", "{\"hello\": \"world\"}", true).await,
     }
+}
+
+/// Answers 200 with a token for the requested audience and lifetime, with `cnf` if given.
+async fn issue(
+    stream: &mut TcpStream,
+    request: &Recorded,
+    cnf: Option<Value>,
+) -> std::io::Result<()> {
+    let audience = request.body["audience"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let lifetime = request.body["lifetime_secs"].as_u64().unwrap_or(300);
+    let mut template = template().lifetime_secs(lifetime);
+    if let Some(cnf) = cnf {
+        let cnf: Confirmation = serde_json::from_value(cnf).unwrap();
+        template = template.confirmation(cnf);
+    }
+    let signer = LocalSigner::new(key(), template)
+        .unwrap()
+        .with_freshness(Freshness::PerRequest);
+    let token = signer.token(&audience).await.unwrap();
+    let body = json!({
+        "token": token.as_str(),
+        "token_type": "agent-attestation+jwt",
+        "expires_at": system_now().as_secs() + lifetime,
+    });
+    respond(stream, "200 OK", &body.to_string(), true).await
 }
 
 async fn respond(

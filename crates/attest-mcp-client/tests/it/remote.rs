@@ -4,8 +4,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use attest_core::SigningKey;
+use attest_core::proof::ConfirmationKey;
 use attest_mcp_client::{ClientError, Freshness, RemoteIssuer, TokenSource};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{AUDIENCE, system_now, verify_at};
 use crate::issuer::{Behavior, TestIssuer};
@@ -238,6 +240,84 @@ async fn per_request_asks_every_time() {
         assert!(jtis.insert(verify_at(token.as_str(), AUDIENCE, now).jti().to_owned()));
     }
     assert_eq!(issuer.requests().len(), 3);
+}
+
+/// The agent's own key: what a key-bound client asks its issuer to bind.
+fn agent() -> SigningKey {
+    SigningKey::from_seed(&[0x77; 32], "agent").unwrap()
+}
+
+#[tokio::test]
+async fn an_agent_key_is_sent_as_cnf_jwk_and_bound_into_the_token() {
+    let issuer = TestIssuer::start(Behavior::Issue { secret: None }).await;
+    let agent = agent().public_key();
+    let remote = client(&issuer).agent_key(&agent).build().unwrap();
+    let token = remote.token(AUDIENCE).await.unwrap();
+
+    // The request carries the public key, under its thumbprint, and nothing private.
+    let request = &issuer.requests()[0];
+    let thumbprint = agent.thumbprint();
+    assert_eq!(
+        request.body,
+        json!({"audience": [AUDIENCE], "cnf_jwk": serde_json::to_value(agent.to_jwk(&thumbprint)).unwrap()})
+    );
+    assert_eq!(request.body["cnf_jwk"].get("d"), None);
+
+    // The token the issuer minted names that key: proofs signed with it will verify.
+    let verified = verify_at(token.as_str(), AUDIENCE, system_now());
+    let cnf = ConfirmationKey::from_claims(verified.claims()).unwrap();
+    assert_eq!(cnf.thumbprint(), thumbprint);
+    assert_eq!(cnf.key(), Some(&agent));
+}
+
+#[tokio::test]
+async fn a_token_that_does_not_name_the_agent_key_is_refused() {
+    let agent = agent().public_key();
+    let other = SigningKey::from_seed(&[0x66; 32], "other")
+        .unwrap()
+        .public_key();
+    let jwk_of = |key: &attest_core::PublicKey| serde_json::to_value(key.to_jwk("k")).unwrap();
+    let refused: [(&str, Option<Value>); 4] = [
+        ("no cnf: the issuer ignored cnf_jwk", None),
+        ("another key", Some(json!({"jwk": jwk_of(&other)}))),
+        (
+            "another key's thumbprint",
+            Some(json!({"jkt": other.thumbprint()})),
+        ),
+        (
+            "the key, with another key's thumbprint",
+            Some(json!({"jwk": jwk_of(&agent), "jkt": other.thumbprint()})),
+        ),
+    ];
+    for (case, cnf) in refused {
+        let issuer = TestIssuer::start(Behavior::IssueWithCnf(cnf)).await;
+        let remote = client(&issuer).agent_key(&agent).build().unwrap();
+        match remote.token(AUDIENCE).await {
+            Err(ClientError::InvalidResponse(detail)) => {
+                assert!(
+                    detail.contains("did not bind the agent's key"),
+                    "{case}: {detail}"
+                );
+            }
+            other => panic!("{case}: expected a refusal, got {other:?}"),
+        }
+        assert_eq!(issuer.requests().len(), 1, "{case}");
+    }
+    // The key named by its thumbprint only, or by both members, is the agent's key.
+    for cnf in [
+        json!({"jkt": agent.thumbprint()}),
+        json!({"jwk": jwk_of(&agent), "jkt": agent.thumbprint()}),
+    ] {
+        let issuer = TestIssuer::start(Behavior::IssueWithCnf(Some(cnf.clone()))).await;
+        let remote = client(&issuer).agent_key(&agent).build().unwrap();
+        assert!(remote.token(AUDIENCE).await.is_ok(), "{cnf}");
+    }
+    // Without an agent key, a bound token is a token like any other.
+    let issuer =
+        TestIssuer::start(Behavior::IssueWithCnf(Some(json!({"jwk": jwk_of(&other)})))).await;
+    let remote = client(&issuer).build().unwrap();
+    assert!(remote.token(AUDIENCE).await.is_ok());
+    assert_eq!(issuer.requests()[0].body, json!({"audience": [AUDIENCE]}));
 }
 
 #[test]
