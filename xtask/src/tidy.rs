@@ -19,9 +19,10 @@ pub(crate) const LAYERS: &[(&str, u8)] = &[
     ("attest-testkit", 3),
     ("attest-mcp-server", 4),
     ("attest-mcp-client", 4),
-    ("attest-cli", 5),
-    ("attest-bench", 6),
-    ("attest-demo", 6),
+    ("attest-gateway", 5),
+    ("attest-cli", 6),
+    ("attest-bench", 7),
+    ("attest-demo", 7),
 ];
 
 /// Crates that must never appear among attest-core's normal dependencies, even transitively:

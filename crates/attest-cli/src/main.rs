@@ -7,6 +7,7 @@
 
 // `pub`: the attack suite's items are `pub` (it is written like a library module).
 pub mod attack;
+mod gateway;
 mod generate;
 mod inspect;
 mod issuer;
@@ -60,6 +61,8 @@ enum Command {
     Issuer(issuer::IssuerArgs),
     /// Run the attack suite: every attack must be detected for the expected reason.
     Attack(attack::AttackArgs),
+    /// Put attestation in front of any existing MCP server (stdio command or HTTP URL).
+    Gateway(gateway::GatewayArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Issuer(args) => issuer::run(args).map(|()| ExitCode::SUCCESS),
         Command::Attack(args) => Ok(attack::run(args)),
+        Command::Gateway(args) => gateway::run(args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error}");

@@ -11,7 +11,7 @@ use attest_core::proof::{RequestBinding, request_name};
 use attest_core::{ProofError, Reason, UnixTime};
 use attest_protocol::{AttestationError, Enforcement, Presented, ServerAdvertisement, Token};
 use rmcp::ErrorData as McpError;
-use rmcp::model::{ErrorCode, ServerCapabilities};
+use rmcp::model::{ErrorCode, Extensions, ServerCapabilities};
 use serde_json::{Map, Value};
 
 use crate::agent::{AttestationStatus, ProofStatus};
@@ -94,6 +94,31 @@ pub(crate) struct GateInner {
     pub(crate) enforcement: Enforcement,
     pub(crate) session_expiry: SessionExpiry,
     pub(crate) proofs: ProofPolicies,
+    pub(crate) on_refusal: Option<RefusalHook>,
+}
+
+/// A request the gate refused, as a refusal hook sees it ([`AttestationGate::on_refusal`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Refusal<'a> {
+    /// The MCP method.
+    pub method: &'a str,
+    /// The tool or prompt name, or the resource URI, when the method names one.
+    pub name: Option<&'a str>,
+    /// Why it was refused: the reason the client is told.
+    pub reason: Reason,
+    /// The request's extensions (e.g. the HTTP request parts, with the MCP session id).
+    pub extensions: &'a Extensions,
+}
+
+/// A function told of every refused request.
+#[derive(Clone)]
+pub(crate) struct RefusalHook(Arc<dyn Fn(&Refusal<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for RefusalHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefusalHook")
+    }
 }
 
 impl AttestationGate {
@@ -104,6 +129,7 @@ impl AttestationGate {
             enforcement,
             session_expiry: SessionExpiry::default(),
             proofs: ProofPolicies::default(),
+            on_refusal: None,
         };
         AttestationGate {
             inner: Arc::new(inner),
@@ -145,6 +171,17 @@ impl AttestationGate {
         self.with(|inner| {
             inner.proofs.tools.insert(tool, policy);
         })
+    }
+
+    /// Calls `hook` with every request this gate refuses (not with dropped notifications), e.g.
+    /// to write an audit trail. It runs on the request's task: keep it short.
+    #[must_use]
+    pub fn on_refusal(
+        self,
+        hook: impl Fn(&Refusal<'_>) + Send + Sync + 'static,
+    ) -> AttestationGate {
+        let hook = RefusalHook(Arc::new(hook));
+        self.with(|inner| inner.on_refusal = Some(hook))
     }
 
     /// The proof policy for a request of `method` naming `name` (the tool of a `tools/call`).
@@ -207,8 +244,8 @@ impl AttestationGate {
         status: &AttestationStatus,
         proof: Option<&Token>,
         method: &str,
-        params: impl FnOnce() -> Option<Value>,
-    ) -> Result<ProofStatus, McpError> {
+        params: &impl Fn() -> Option<Value>,
+    ) -> Result<ProofStatus, Reason> {
         if self.inner.proofs.all_off() {
             return Ok(ProofStatus::NotChecked);
         }
@@ -224,7 +261,7 @@ impl AttestationGate {
                     AttestationStatus::Failed(reason) => *reason,
                     _ => Reason::Required,
                 };
-                return Err(self.error(reason));
+                return Err(reason);
             }
             (_, _, Some(agent)) => agent,
         };
@@ -252,8 +289,8 @@ impl AttestationGate {
         }
     }
 
-    /// Logs and counts a refused proof, and builds its error.
-    fn refuse_proof(&self, issuer: &str, error: &VerifierError) -> McpError {
+    /// Logs and counts a refused proof, and returns its reason.
+    fn refuse_proof(&self, issuer: &str, error: &VerifierError) -> Reason {
         let reason = error.reason();
         tracing::info!(%reason, detail = %error, "proof of possession refused");
         self.inner.verifier.observer().record_verification(
@@ -261,7 +298,7 @@ impl AttestationGate {
             Err(reason),
             std::time::Duration::ZERO,
         );
-        self.error(reason)
+        reason
     }
 
     /// The status a session's `initialize` outcome gives at `now`.
@@ -283,16 +320,33 @@ impl AttestationGate {
     }
 
     /// Admits or refuses a request with `status`, by the enforcement policy.
-    pub(crate) fn admit(&self, status: AttestationStatus) -> Result<AttestationStatus, McpError> {
-        match admission(self.inner.enforcement, &status) {
-            Ok(()) => {
-                if self.inner.enforcement == Enforcement::Preferred && status.agent().is_none() {
-                    self.note_unattested(&status);
-                }
-                Ok(status)
-            }
-            Err(reason) => Err(self.error(reason)),
+    pub(crate) fn admit(&self, status: AttestationStatus) -> Result<AttestationStatus, Reason> {
+        admission(self.inner.enforcement, &status)?;
+        if self.inner.enforcement == Enforcement::Preferred && status.agent().is_none() {
+            self.note_unattested(&status);
         }
+        Ok(status)
+    }
+
+    /// The error refusing a request of `method` for `reason`, after telling the refusal hook
+    /// (if any) about it. `params` computes the request's params, only for the hook.
+    pub(crate) fn refuse(
+        &self,
+        method: &str,
+        params: &impl Fn() -> Option<Value>,
+        reason: Reason,
+        extensions: &Extensions,
+    ) -> McpError {
+        if let Some(hook) = &self.inner.on_refusal {
+            let params = params();
+            (hook.0)(&Refusal {
+                method,
+                name: request_name(method, params.as_ref()),
+                reason,
+                extensions,
+            });
+        }
+        self.error(reason)
     }
 
     /// Under `preferred`, a request served without a verified agent is logged and counted.

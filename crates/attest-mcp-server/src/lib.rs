@@ -57,7 +57,7 @@ mod verifier;
 pub use agent::{AttestationStatus, ProofStatus, VerifiedAgent};
 pub use attest_protocol::Enforcement;
 pub use error::VerifierError;
-pub use gate::{AttestationGate, ProofPolicy, SessionExpiry};
+pub use gate::{AttestationGate, ProofPolicy, Refusal, SessionExpiry};
 pub use keys::{KeyFuture, KeyLookupError, KeySource};
 pub use server::AttestingServer;
 pub use verifier::{Verifier, VerifierBuilder};

@@ -16,6 +16,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use attest_core::Reason;
 use attest_protocol::{ProtocolError, RequestPresentation, Token, find_with_proof_in_meta};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, CancelledNotificationParam,
@@ -94,16 +95,35 @@ impl<H> AttestingServer<H> {
         &self,
         context: &mut RequestContext<RoleServer>,
         method: &str,
-        params: impl FnOnce() -> Option<Value>,
+        params: impl Fn() -> Option<Value>,
     ) -> Result<(), McpError> {
         let (status, proof) = self.status(&context.meta.0.0).await;
+        match self.decide(status, proof.as_ref(), method, &params).await {
+            Ok((status, proof)) => {
+                record(&mut context.extensions, status, proof);
+                Ok(())
+            }
+            Err(reason) => Err(self
+                .gate
+                .refuse(method, &params, reason, &context.extensions)),
+        }
+    }
+
+    /// The decision on a request of `method` that presented `status` and `proof`: admitted by
+    /// the enforcement policy, then by the proof policy; or the reason it is refused.
+    async fn decide(
+        &self,
+        status: AttestationStatus,
+        proof: Option<&Token>,
+        method: &str,
+        params: &impl Fn() -> Option<Value>,
+    ) -> Result<(AttestationStatus, ProofStatus), Reason> {
         let status = self.gate.admit(status)?;
         let proof = self
             .gate
-            .check_proof(&status, proof.as_ref(), method, params)
+            .check_proof(&status, proof, method, params)
             .await?;
-        record(&mut context.extensions, status, proof);
-        Ok(())
+        Ok((status, proof))
     }
 
     /// The gate for a notification: true if it may reach the handler.
@@ -119,8 +139,8 @@ impl<H> AttestingServer<H> {
                 context.extensions.insert(status);
                 true
             }
-            Err(error) => {
-                tracing::debug!(error = %error.message, "dropping a notification from an unattested peer");
+            Err(reason) => {
+                tracing::debug!(%reason, "dropping a notification from an unattested peer");
                 false
             }
         }
@@ -234,16 +254,19 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
     /// `subscriptions/listen` (2026-07-28): gated like any request, from the request context
     /// the subscription was opened with.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        let (status, proof) = self.status(&context.request_context().meta.0.0).await;
-        let status = self.gate.admit(status)?;
+        const METHOD: &str = "subscriptions/listen";
+        let request = context.request_context();
+        let (status, proof) = self.status(&request.meta.0.0).await;
         let params = || {
             params_json(&rmcp::model::SubscriptionsListenRequestParams::new(
                 context.requested().clone(),
             ))
         };
-        self.gate
-            .check_proof(&status, proof.as_ref(), "subscriptions/listen", params)
-            .await?;
+        if let Err(reason) = self.decide(status, proof.as_ref(), METHOD, &params).await {
+            return Err(self
+                .gate
+                .refuse(METHOD, &params, reason, &request.extensions));
+        }
         self.inner.listen(context).await
     }
 
@@ -266,21 +289,27 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
             .status_of(presented, false)
             .await
             .unwrap_or(AttestationStatus::Absent);
-        let status = self.gate.admit(status)?;
+        let params = || params_json(&request);
         // The proof of `initialize` rides in its `_meta` (SPEC.md §17.3).
-        let proof = match find_with_proof_in_meta(&context.meta.0.0) {
-            Ok(found) => found.proof,
+        let decided = match find_with_proof_in_meta(&context.meta.0.0) {
+            Ok(found) => {
+                self.decide(status, found.proof.as_ref(), "initialize", &params)
+                    .await
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "malformed attestation object in initialize _meta");
-                return Err(self.gate.error(e.reason()));
+                // The attestation's own refusal takes precedence.
+                self.gate.admit(status).and(Err(e.reason()))
             }
         };
-        let proof = self
-            .gate
-            .check_proof(&status, proof.as_ref(), "initialize", || {
-                params_json(&request)
-            })
-            .await?;
+        let (status, proof) = match decided {
+            Ok(decided) => decided,
+            Err(reason) => {
+                return Err(self
+                    .gate
+                    .refuse("initialize", &params, reason, &context.extensions));
+            }
+        };
         self.bind(status.clone());
         record(&mut context.extensions, status.clone(), proof);
         let mut result = self.inner.initialize(request, context).await?;

@@ -194,6 +194,15 @@ impl Server {
         self.stderr.lock().unwrap().join("\n")
     }
 
+    /// Sends `signal` (e.g. `-HUP`) to the server.
+    pub fn signal(&self, signal: &str) {
+        let status = StdCommand::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Sends SIGTERM and waits (at most 15 s) for the process to exit; returns its status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let status = StdCommand::new("kill")

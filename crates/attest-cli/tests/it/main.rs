@@ -15,6 +15,7 @@ mod attack;
 mod cnf;
 mod common;
 mod garbage;
+mod gateway;
 mod inspect;
 mod issuer;
 mod keys;
