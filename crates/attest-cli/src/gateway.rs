@@ -5,13 +5,12 @@
 use std::path::PathBuf;
 
 use attest_gateway::{AuditLog, Gateway, GatewayOptions, GatewayPolicy, PolicyHandle, Upstream};
-use attest_mcp_server::{AttestationGate, Verifier};
-use attest_observe::Observer;
+use attest_mcp_server::AttestationGate;
 use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 
 use crate::output::{self, CliError};
-use crate::serve::{Mode, replay_store, serve_until_signal, warm_up};
-use crate::trust::{PolicyArgs, Source};
+use crate::serve::{Mode, runtime, serve_until_signal, verifier};
+use crate::trust::PolicyArgs;
 
 /// Arguments of `attest gateway`.
 #[derive(clap::Args, Debug)]
@@ -135,28 +134,8 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<(), CliError> {
     output::init_logging();
     let upstream = args.upstream()?;
     let options = args.options()?;
-    let policy = args.policy.policy()?;
-    let observer = Observer::builder()
-        .policy(&policy)
-        .build()
-        .map_err(|e| CliError::failed(format!("metrics: {e}")))?;
-    let keys = args.policy.key_source(&observer)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::failed(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
-        let source = keys.build(None)?;
-        if let Source::Fetched(resolver) = &source {
-            warm_up(resolver, &args.policy.issuer);
-        }
-        let replay = replay_store(args.redis.as_deref(), &observer).await?;
-        let verifier = Verifier::builder(policy)
-            .shared_keys(source.into_key_source())
-            .replay_store(replay)
-            .observer(observer)
-            .build()
-            .map_err(|e| CliError::failed(format!("cannot build the verifier: {e}")))?;
+    runtime()?.block_on(async {
+        let verifier = verifier(&args.policy, args.redis.as_deref()).await?;
         let gate = AttestationGate::new(verifier, args.mode.enforcement());
         let audit = options.audit.clone();
         let gateway = Gateway::new(upstream.clone(), gate, options)

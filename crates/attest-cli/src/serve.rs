@@ -128,28 +128,8 @@ impl Mode {
 /// `attest serve`.
 pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     output::init_logging();
-    let policy = args.policy.policy()?;
-    let observer = Observer::builder()
-        .policy(&policy)
-        .build()
-        .map_err(|e| CliError::failed(format!("metrics: {e}")))?;
-    let keys = args.policy.key_source(&observer)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::failed(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
-        let source = keys.build(None)?;
-        if let Source::Fetched(resolver) = &source {
-            warm_up(resolver, &args.policy.issuer);
-        }
-        let replay = replay_store(args.redis.as_deref(), &observer).await?;
-        let verifier = Verifier::builder(policy)
-            .shared_keys(source.into_key_source())
-            .replay_store(replay)
-            .observer(observer)
-            .build()
-            .map_err(|e| CliError::failed(format!("cannot build the verifier: {e}")))?;
+    runtime()?.block_on(async {
+        let verifier = verifier(&args.policy, args.redis.as_deref()).await?;
         let enforcement = args.mode.enforcement();
         let proof = args.proof.policy();
         let gate = AttestationGate::new(verifier, enforcement).proof_policy(proof);
@@ -192,8 +172,40 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     })
 }
 
+/// The multi-threaded runtime of a serving command.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the runtime: {e}")))
+}
+
+/// The verifier of a serving command: the trust flags, keys (fetched ones warmed up in the
+/// background), metrics, and the replay store (Redis at `redis`, else memory).
+pub(crate) async fn verifier(
+    trust: &PolicyArgs,
+    redis: Option<&str>,
+) -> Result<Verifier, CliError> {
+    let policy = trust.policy()?;
+    let observer = Observer::builder()
+        .policy(&policy)
+        .build()
+        .map_err(|e| CliError::failed(format!("metrics: {e}")))?;
+    let source = trust.key_source(&observer)?.build(None)?;
+    if let Source::Fetched(resolver) = &source {
+        warm_up(resolver, &trust.issuer);
+    }
+    let replay = replay_store(redis, &observer).await?;
+    Verifier::builder(policy)
+        .shared_keys(source.into_key_source())
+        .replay_store(replay)
+        .observer(observer)
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot build the verifier: {e}")))
+}
+
 /// Starts a fetch of each issuer's keys in the background, and says how it went.
-pub(crate) fn warm_up(resolver: &attest_jwks::JwksResolver, issuers: &[String]) {
+fn warm_up(resolver: &attest_jwks::JwksResolver, issuers: &[String]) {
     for issuer in issuers {
         let resolver = resolver.clone();
         let issuer = issuer.clone();
@@ -211,7 +223,7 @@ pub(crate) fn warm_up(resolver: &attest_jwks::JwksResolver, issuers: &[String]) 
 }
 
 /// The replay store: Redis (fail closed) when a URL is given, else memory. Says which.
-pub(crate) async fn replay_store(
+async fn replay_store(
     redis: Option<&str>,
     observer: &Observer,
 ) -> Result<Arc<dyn ReplayStore>, CliError> {

@@ -249,46 +249,16 @@ async fn server_initiated_sampling_and_list_changed_events_reach_the_agent() {
     client.cancel().await.unwrap();
 }
 
-/// POSTs one stateless (2026-07-28) `tools/call` of `tool` to the gateway at `addr`, with
-/// `attestation` in `_meta` when given, and returns the JSON-RPC answer.
+/// POSTs one stateless (2026-07-28) `tools/call` of `tool` to the gateway at `addr`, with the
+/// attestation `token` in `_meta` when given.
 async fn stateless_call(
     addr: std::net::SocketAddr,
     tool: &str,
     arguments: serde_json::Value,
     token: Option<&str>,
 ) -> serde_json::Value {
-    let mut meta = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-client", "version": "1.0.0"},
-    });
-    if let Some(token) = token {
-        meta[attest_protocol::EXTENSION_ID] = attest_protocol::ClientAttestation::compact(token)
-            .unwrap()
-            .to_value();
-    }
-    let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": meta},
-    });
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let text = response.text().await.unwrap();
-    let json = text
-        .lines()
-        .find_map(|l| l.strip_prefix("data:"))
-        .unwrap_or(&text)
-        .trim();
-    serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {text}"))
+    let url = format!("http://{addr}/mcp");
+    fixtures::stateless_call(&url, tool, arguments, fixtures::stateless_meta(token)).await
 }
 
 /// The JSON-RPC error of a failed rmcp call.

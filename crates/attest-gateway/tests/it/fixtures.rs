@@ -326,6 +326,47 @@ impl ClientHandler for Agent {
     }
 }
 
+/// `_meta` of a stateless (2026-07-28) request, with the attestation carrier when given.
+pub fn stateless_meta(token: Option<&str>) -> Value {
+    let mut meta = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-client", "version": "1.0.0"},
+    });
+    if let Some(token) = token {
+        meta[attest_protocol::EXTENSION_ID] = ClientAttestation::compact(token).unwrap().to_value();
+    }
+    meta
+}
+
+/// POSTs one stateless 2026-07-28 `tools/call` of `tool` to `url`, with no `initialize` and no
+/// session, the way a stateless client (or an attacker) sends it; returns the JSON-RPC answer.
+pub async fn stateless_call(url: &str, tool: &str, arguments: Value, meta: Value) -> Value {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": meta},
+    });
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    // The answer may come as JSON or as one SSE event.
+    let json = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .unwrap_or(&text)
+        .trim();
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {text}"))
+}
+
 /// The text content of a tool result.
 pub fn text(result: &rmcp::model::CallToolResult) -> String {
     result

@@ -102,50 +102,10 @@ fn init_refusal(error: ClientInitializeError) -> (i32, String) {
     }
 }
 
-/// `_meta` of a stateless (2026-07-28) request, with the attestation carrier when given.
-fn stateless_meta(attestation: Option<&str>) -> Value {
-    let mut meta = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-client", "version": "1.0.0"},
-    });
-    if let Some(token) = attestation {
-        meta[EXTENSION_ID] = ClientAttestation::compact(token).unwrap().to_value();
-    }
-    meta
-}
-
 /// POSTs one stateless 2026-07-28 `tools/call` of `count` to `url`, with no `initialize` and
 /// no session, and returns the JSON-RPC answer.
 async fn stateless_count(url: &str, meta: Value) -> Value {
-    stateless_call(url, "count", meta).await
-}
-
-/// POSTs one stateless 2026-07-28 `tools/call` of `tool` (no arguments) to `url`.
-async fn stateless_call(url: &str, tool: &str, meta: Value) -> Value {
-    let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": tool, "arguments": {}, "_meta": meta},
-    });
-    let response = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let text = response.text().await.unwrap();
-    // The answer may come as JSON or as one SSE event.
-    let json = text
-        .lines()
-        .find_map(|l| l.strip_prefix("data:"))
-        .unwrap_or(&text)
-        .trim();
-    serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {text}"))
+    fixtures::stateless_call(url, "count", json!({}), meta).await
 }
 
 /// The text of a raw tool result.
@@ -450,7 +410,7 @@ async fn stateless_2026_07_28_bypass_is_refused_and_an_attested_stateless_call_i
     let gateway_url = format!("http://{addr}/mcp");
 
     // The upstream on its own serves the bypass: a stateless call with no attestation runs.
-    let direct = stateless_count(&python.url, stateless_meta(None)).await;
+    let direct = stateless_count(&python.url, fixtures::stateless_meta(None)).await;
     assert_eq!(
         result_text(&direct),
         "1",
@@ -459,7 +419,7 @@ async fn stateless_2026_07_28_bypass_is_refused_and_an_attested_stateless_call_i
     assert_eq!(python.calls().await, 1);
 
     // Through the gateway, the same request is refused, and so is a forged attestation.
-    let refused = stateless_count(&gateway_url, stateless_meta(None)).await;
+    let refused = stateless_count(&gateway_url, fixtures::stateless_meta(None)).await;
     assert_eq!(
         reason(&refused["error"]),
         "attestation_required",
@@ -468,7 +428,7 @@ async fn stateless_2026_07_28_bypass_is_refused_and_an_attested_stateless_call_i
     assert_eq!(refused["error"]["code"], -31001);
     let forged = stateless_count(
         &gateway_url,
-        stateless_meta(Some(&fixtures::forged_token())),
+        fixtures::stateless_meta(Some(&fixtures::forged_token())),
     )
     .await;
     assert_eq!(reason(&forged["error"]), "attestation_invalid", "{forged}");
@@ -486,14 +446,20 @@ async fn stateless_2026_07_28_bypass_is_refused_and_an_attested_stateless_call_i
 
     // With a valid attestation in `_meta`, the gateway relays it: the counter moves by one.
     let token = fixtures::token();
-    let relayed = stateless_count(&gateway_url, stateless_meta(Some(&token))).await;
+    let relayed = stateless_count(&gateway_url, fixtures::stateless_meta(Some(&token))).await;
     assert_eq!(result_text(&relayed), "2", "{relayed}");
     assert_eq!(python.calls().await, 2);
 
     // What a relayed stateless request carries upstream: neither the token nor the agent's
     // per-request session keys (the gateway's upstream session negotiated its own).
     let token = fixtures::token();
-    let relayed = stateless_call(&gateway_url, "meta", stateless_meta(Some(&token))).await;
+    let relayed = fixtures::stateless_call(
+        &gateway_url,
+        "meta",
+        json!({}),
+        fixtures::stateless_meta(Some(&token)),
+    )
+    .await;
     let (meta, raw) = parse_meta(&result_text(&relayed));
     assert_no_attestation(&meta, &raw, &token);
     assert!(
