@@ -24,6 +24,8 @@
 //! - Key-bound attestation (SPEC.md §17): [`LocalSigner::with_agent_key`] binds the agent's
 //!   own key into its tokens (`cnf`), and [`AttestingTransport::with_proof_key`] signs a proof
 //!   of possession with that key for every outgoing request, so a stolen token is worthless.
+//!   It signs the server's latest proof nonce into each proof (SPEC.md §17.9), and signs a
+//!   request refused for its nonce again, once, without the caller seeing the refusal.
 //! - [`AttestationRejection`]: reads a server's refusal out of rmcp's errors, as a typed
 //!   [`ClientError::Rejected`] with the stable [`attest_core::Reason`].
 //!
@@ -57,6 +59,7 @@
 mod carriers;
 mod error;
 mod local;
+mod nonce;
 mod refresh;
 mod rejection;
 mod remote;

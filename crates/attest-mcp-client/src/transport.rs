@@ -24,6 +24,15 @@
 //! loop does (it polls `receive` inside `tokio::select!`). As with rmcp, messages sent
 //! concurrently may reach the inner transport in any order; a request may additionally be
 //! overtaken by a notification sent after it while its token is being fetched.
+//!
+//! # Server nonces
+//!
+//! With a proof key, the transport keeps the latest proof nonce the server named (SPEC.md
+//! §17.9: `proof_nonce` in an `initialize` or `server/discover` result, or `data.nonce` in a
+//! refusal) and signs it into every proof but `initialize`'s. A request refused with
+//! `attestation_proof_mismatch` and a `data.nonce` is signed again with that nonce (and a
+//! token again, if it carried one) and resent once, with the same id, by the task: the caller
+//! sees only the second answer. The bookkeeping is [`crate::nonce::NonceTracker`].
 
 use std::sync::{Arc, Mutex};
 
@@ -37,6 +46,8 @@ use rmcp::model::{
 };
 use rmcp::transport::{IntoTransport, Transport};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::nonce::{NonceTracker, Verdict};
 
 use crate::carriers::attach_to_request;
 use crate::error::ClientError;
@@ -86,11 +97,15 @@ struct Prover {
     /// `ath` of the token attached to this connection's `initialize`: the requests of the
     /// session carry no token, so their proofs bind that one.
     session: Mutex<Option<String>>,
+    /// The server's latest proof nonce, and the requests that may be signed again with a new
+    /// one (as they were before any token or proof was written into them).
+    nonces: Mutex<NonceTracker<ClientJsonRpcMessage>>,
 }
 
 impl Prover {
     /// Signs a proof for `request`, made under the token whose hash is `ath`, and writes it
-    /// into the request's `_meta`.
+    /// into the request's `_meta`. The proof names the server's latest nonce, if it named one,
+    /// except for `initialize` (SPEC.md §17.9: no nonce can be known before it).
     fn prove(
         &self,
         request: &mut ClientRequest,
@@ -105,8 +120,14 @@ impl Prover {
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default();
         let binding = RequestBinding::of_request(method, wire.get("params"))?;
-        let proof = ProofClaims::new(audience, &binding, ath, self.clock.now(), &mut os_rng()?)
-            .sign(&self.key, self.header)?;
+        let mut claims =
+            ProofClaims::new(audience, &binding, ath, self.clock.now(), &mut os_rng()?);
+        if !matches!(request, ClientRequest::InitializeRequest(_))
+            && let Some(nonce) = self.latest_nonce()
+        {
+            claims = claims.with_nonce(nonce);
+        }
+        let proof = claims.sign(&self.key, self.header)?;
         attest_protocol::insert_proof_into_meta(request.get_meta_mut(), &proof)?;
         Ok(())
     }
@@ -120,6 +141,101 @@ impl Prover {
             *session = Some(ath.to_owned());
         }
     }
+
+    fn latest_nonce(&self) -> Option<String> {
+        self.nonces
+            .lock()
+            .ok()
+            .and_then(|n| n.latest().map(str::to_owned))
+    }
+
+    /// Remembers `original`, sent with a proof, for one retry (see [`NonceTracker::sent`]).
+    fn sent(&self, original: ClientJsonRpcMessage) {
+        let JsonRpcMessage::Request(request) = &original else {
+            return;
+        };
+        let id = request.id.clone();
+        if let Ok(mut nonces) = self.nonces.lock() {
+            nonces.sent(id, original);
+        }
+    }
+
+    /// What to do with a received message (see [`NonceTracker::received`]).
+    fn received(&self, message: &ServerJsonRpcMessage) -> Verdict<ClientJsonRpcMessage> {
+        match self.nonces.lock() {
+            Ok(mut nonces) => nonces.received(message),
+            Err(_) => Verdict::Deliver,
+        }
+    }
+
+    fn forget(&self, id: &rmcp::model::RequestId) {
+        if let Ok(mut nonces) = self.nonces.lock() {
+            nonces.forget(id);
+        }
+    }
+}
+
+/// What attests a request: the token source, the audience and the prover. Cheap to clone.
+#[derive(Clone)]
+struct Attester {
+    source: Arc<dyn TokenSource>,
+    audience: Arc<str>,
+    prover: Option<Arc<Prover>>,
+}
+
+impl Attester {
+    /// Writes the token (if `item` is a request that needs one) and the proof (with a prover)
+    /// into `item`. True if a proof was signed.
+    async fn attest(&self, item: &mut ClientJsonRpcMessage) -> Result<bool, ClientError> {
+        let JsonRpcMessage::Request(request) = item else {
+            return Ok(false);
+        };
+        let mut ath = None;
+        if needs_attestation(&request.request, self.source.freshness()) {
+            let token: Token = self.source.token(&self.audience).await?;
+            attach_to_request(&mut request.request, token.as_str())?;
+            ath = Some(token_hash(token.as_str()));
+        }
+        let Some(prover) = &self.prover else {
+            return Ok(false);
+        };
+        if let (Some(ath), ClientRequest::InitializeRequest(_)) = (&ath, &request.request) {
+            prover.bind_session(ath);
+        }
+        match ath.or_else(|| prover.session()) {
+            Some(ath) => {
+                prover.prove(&mut request.request, &self.audience, &ath)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The prover, for a message that may be retried for its nonce: a request other than
+    /// `initialize` (whose proof names no nonce, §17.9).
+    fn retry_prover(&self, item: &ClientJsonRpcMessage) -> Option<&Prover> {
+        match item {
+            JsonRpcMessage::Request(request)
+                if !matches!(request.request, ClientRequest::InitializeRequest(_)) =>
+            {
+                self.prover.as_deref()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Hands `item` to the task, which calls the inner `send`, and awaits that send.
+async fn submit(
+    commands: &mpsc::UnboundedSender<Command>,
+    item: ClientJsonRpcMessage,
+) -> Result<(), ClientError> {
+    let (reply, inner_send) = oneshot::channel();
+    commands
+        .send(Command::Send(Box::new(item), reply))
+        .map_err(|_| ClientError::TransportClosed)?;
+    let inner_send = inner_send.await.map_err(|_| ClientError::TransportClosed)?;
+    inner_send.await
 }
 
 impl<T> std::fmt::Debug for AttestingTransport<T> {
@@ -190,6 +306,10 @@ where
     /// in `_meta["io.github.attest-rs/agent-attestation"].proof` (the proof-only object
     /// `{version, proof}` when the request carries no token). The header is `{alg, typ}`; use
     /// [`AttestingTransport::with_proof_header`] for tokens whose `cnf` has only `jkt`.
+    ///
+    /// Proofs name the server's latest nonce (SPEC.md §17.9), learned from its advertisement
+    /// or its refusals; a request refused for its nonce is signed again and resent once, and
+    /// the caller sees only the answer to that retry.
     #[must_use]
     pub fn with_proof_key(mut self, key: SigningKey) -> Self {
         self.prover = Some(Arc::new(Prover {
@@ -197,6 +317,7 @@ where
             header: ProofHeader::Plain,
             clock: Arc::new(SystemClock),
             session: Mutex::new(None),
+            nonces: Mutex::new(NonceTracker::default()),
         }));
         self
     }
@@ -224,6 +345,7 @@ where
                 header: shared.header,
                 clock: Arc::clone(&shared.clock),
                 session: Mutex::new(shared.session()),
+                nonces: Mutex::new(NonceTracker::default()),
             });
             change(&mut prover);
             self.prover = Some(Arc::new(prover));
@@ -235,6 +357,14 @@ where
         &self.audience
     }
 
+    fn attester(&self) -> Attester {
+        Attester {
+            source: Arc::clone(&self.source),
+            audience: Arc::clone(&self.audience),
+            prover: self.prover.clone(),
+        }
+    }
+
     /// Starts the task that owns the inner transport, if it is not running yet.
     fn start(&mut self) -> Result<&mut Running, ClientError> {
         if matches!(self.state, State::Idle(_)) {
@@ -243,7 +373,13 @@ where
             if let State::Idle(inner) = std::mem::replace(&mut self.state, State::Closed) {
                 let (commands, command_rx) = mpsc::unbounded_channel();
                 let (incoming_tx, incoming) = mpsc::channel(INCOMING_BUFFER);
-                runtime.spawn(drive(inner, command_rx, incoming_tx));
+                // Weak, so that the task still stops when the wrapper is dropped.
+                let retrier = self.prover.is_some().then(|| Retrier {
+                    attester: self.attester(),
+                    commands: commands.downgrade(),
+                    incoming: incoming_tx.downgrade(),
+                });
+                runtime.spawn(drive(inner, command_rx, incoming_tx, retrier));
                 self.state = State::Running(Running { commands, incoming });
             }
         }
@@ -279,36 +415,20 @@ where
         item: ClientJsonRpcMessage,
     ) -> impl Future<Output = Result<(), ClientError>> + Send + 'static {
         let commands = self.start().map(|running| running.commands.clone());
-        let source = Arc::clone(&self.source);
-        let audience = Arc::clone(&self.audience);
-        let prover = self.prover.clone();
+        let attester = self.attester();
         async move {
             let commands = commands?;
             let mut item = item;
-            if let JsonRpcMessage::Request(request) = &mut item {
-                let mut ath = None;
-                if needs_attestation(&request.request, source.freshness()) {
-                    let token: Token = source.token(&audience).await?;
-                    attach_to_request(&mut request.request, token.as_str())?;
-                    ath = Some(token_hash(token.as_str()));
-                }
-                if let Some(prover) = &prover {
-                    if let (Some(ath), ClientRequest::InitializeRequest(_)) =
-                        (&ath, &request.request)
-                    {
-                        prover.bind_session(ath);
-                    }
-                    if let Some(ath) = ath.or_else(|| prover.session()) {
-                        prover.prove(&mut request.request, &audience, &ath)?;
-                    }
-                }
+            // As it was before the token and the proof: what a retry signs again.
+            let original = attester.retry_prover(&item).map(|_| item.clone());
+            let proved = attester.attest(&mut item).await?;
+            if let (Some(original), true, Some(prover)) =
+                (original, proved, attester.retry_prover(&item))
+            {
+                // Before sending: the response cannot arrive before the tracker knows it.
+                prover.sent(original);
             }
-            let (reply, inner_send) = oneshot::channel();
-            commands
-                .send(Command::Send(Box::new(item), reply))
-                .map_err(|_| ClientError::TransportClosed)?;
-            let inner_send = inner_send.await.map_err(|_| ClientError::TransportClosed)?;
-            inner_send.await
+            submit(&commands, item).await
         }
     }
 
@@ -353,11 +473,68 @@ pub(crate) fn needs_attestation(request: &ClientRequest, freshness: Freshness) -
         || request.get_meta().contains_key(PROTOCOL_VERSION_META_KEY)
 }
 
-/// Owns the inner transport: reads from it into `incoming`, and runs `commands`.
+/// What the task needs to sign a request again and resend it (SPEC.md §17.9).
+struct Retrier {
+    attester: Attester,
+    commands: mpsc::WeakUnboundedSender<Command>,
+    incoming: mpsc::WeakSender<ServerJsonRpcMessage>,
+}
+
+impl Retrier {
+    /// Whether the task hands `message` to the reader; if not, a retry has been started.
+    fn deliver(&self, message: ServerJsonRpcMessage) -> Option<ServerJsonRpcMessage> {
+        let Some(prover) = &self.attester.prover else {
+            return Some(message);
+        };
+        match prover.received(&message) {
+            Verdict::Deliver => Some(message),
+            Verdict::Retry(original) => {
+                self.spawn(original, message);
+                None
+            }
+        }
+    }
+
+    /// Signs `original` again (a new proof with the new nonce, and a new token if it carries
+    /// one) and resends it; if that fails, hands the refusal to the reader after all.
+    fn spawn(&self, original: ClientJsonRpcMessage, refusal: ServerJsonRpcMessage) {
+        let attester = self.attester.clone();
+        let commands = self.commands.clone();
+        let incoming = self.incoming.clone();
+        tokio::spawn(async move {
+            let id = match &original {
+                JsonRpcMessage::Request(request) => Some(request.id.clone()),
+                _ => None,
+            };
+            let mut item = original;
+            let resent = match attester.attest(&mut item).await {
+                Ok(_) => match commands.upgrade() {
+                    Some(commands) => submit(&commands, item).await,
+                    None => Err(ClientError::TransportClosed),
+                },
+                Err(e) => Err(e),
+            };
+            if resent.is_err() {
+                if let (Some(prover), Some(id)) = (&attester.prover, &id) {
+                    prover.forget(id);
+                }
+                if let Some(incoming) = incoming.upgrade() {
+                    // The reader is gone if this fails: nobody to tell.
+                    let _ignored = incoming.send(refusal).await;
+                }
+            }
+        });
+    }
+}
+
+/// Owns the inner transport: reads from it into `incoming`, and runs `commands`. With a
+/// `retrier`, a refusal for a proof's nonce is not handed to the reader: the request is signed
+/// again and resent instead.
 async fn drive<T>(
     mut inner: T,
     mut commands: mpsc::UnboundedReceiver<Command>,
     incoming: mpsc::Sender<ServerJsonRpcMessage>,
+    retrier: Option<Retrier>,
 ) where
     T: Transport<RoleClient> + 'static,
 {
@@ -388,7 +565,12 @@ async fn drive<T>(
             },
             message = inner.receive(), if pending.is_none() && incoming.is_some() => {
                 match message {
-                    Some(message) => pending = Some(message),
+                    Some(message) => {
+                        pending = match &retrier {
+                            Some(retrier) => retrier.deliver(message),
+                            None => Some(message),
+                        };
+                    }
                     // End of the inner stream: dropping the sender ends the reader's stream,
                     // while sends (e.g. responses drained at shutdown) still go through.
                     None => incoming = None,

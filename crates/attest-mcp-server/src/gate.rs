@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::agent::{AttestationStatus, ProofStatus};
 use crate::error::VerifierError;
+use crate::nonce::ProofNonces;
 use crate::server::AttestingServer;
 use crate::verifier::Verifier;
 
@@ -95,6 +96,19 @@ pub(crate) struct GateInner {
     pub(crate) session_expiry: SessionExpiry,
     pub(crate) proofs: ProofPolicies,
     pub(crate) on_refusal: Option<RefusalHook>,
+    /// When set, every checked proof must name a nonce these accept (SPEC.md §17.9).
+    pub(crate) nonces: Option<ProofNonces>,
+}
+
+/// The nonce step of a request (SPEC.md §17.9), taken before its attestation is verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NonceStep {
+    /// The gate issues no nonces, or the request's proof will not be checked (no proof, or
+    /// proof policy `off`).
+    NotRequired,
+    /// The nonce the proof claims, which the gate's nonces accept now: the proof is verified
+    /// with it as the expected nonce, so its signature covers it.
+    Accepted(String),
 }
 
 /// A request the gate refused, as a refusal hook sees it ([`AttestationGate::on_refusal`]).
@@ -130,6 +144,7 @@ impl AttestationGate {
             session_expiry: SessionExpiry::default(),
             proofs: ProofPolicies::default(),
             on_refusal: None,
+            nonces: None,
         };
         AttestationGate {
             inner: Arc::new(inner),
@@ -171,6 +186,20 @@ impl AttestationGate {
         self.with(|inner| {
             inner.proofs.tools.insert(tool, policy);
         })
+    }
+
+    /// Requires every proof this gate checks to carry a `nonce` claim that `nonces` accepts
+    /// (SPEC.md §17.9): a nonce the server issued within the last one to two windows, for
+    /// strict freshness. The advertisement carries a fresh one as `proof_nonce`, and every
+    /// refusal for a proof carries one in the error's `data.nonce`, so that a client can sign
+    /// again. A proof without an accepted nonce is refused (`attestation_proof_mismatch`)
+    /// before anything is verified or recorded: its `jti` is not consumed, nor is the token it
+    /// came with. `initialize` is exempt: no nonce can be known before it, and the session's
+    /// later requests carry the one its result advertises. Replicas that share the nonces'
+    /// secret accept each other's nonces.
+    #[must_use]
+    pub fn proof_nonces(self, nonces: ProofNonces) -> AttestationGate {
+        self.with(|inner| inner.nonces = Some(nonces))
     }
 
     /// Calls `hook` with every request this gate refuses (not with dropped notifications), e.g.
@@ -238,11 +267,13 @@ impl AttestationGate {
     /// The proof step of a request admitted with `status` (SPEC.md §17.6): by the proof
     /// policy for the request, verify `proof` against the verified agent's `cnf` key and the
     /// request (`method`, and its params from `params`, computed only if needed), and record
-    /// its `jti`. An `Err` is the refusal to send.
+    /// its `jti`. `nonce` is the request's [`NonceStep`], taken by [`AttestationGate::check_nonce`].
+    /// An `Err` is the refusal to send.
     pub(crate) async fn check_proof(
         &self,
         status: &AttestationStatus,
         proof: Option<&Token>,
+        nonce: &NonceStep,
         method: &str,
         params: &impl Fn() -> Option<Value>,
     ) -> Result<ProofStatus, Reason> {
@@ -266,13 +297,24 @@ impl AttestationGate {
             (_, _, Some(agent)) => agent,
         };
         let Some(proof) = proof else {
-            return Err(self.refuse_proof(agent.issuer(), &ProofError::Missing.into()));
+            return Err(self.refuse_proof(Some(agent.issuer()), &ProofError::Missing.into()));
+        };
+        // With nonces on, the proof is verified against the nonce the nonce step accepted, so
+        // that its signature covers it. Fail closed if that step did not accept one.
+        let expected = match (&self.inner.nonces, nonce) {
+            (None, _) => None,
+            (Some(_), NonceStep::Accepted(nonce)) => Some(nonce.as_str()),
+            (Some(_), NonceStep::NotRequired) if !nonce_applies(method) => None,
+            (Some(_), NonceStep::NotRequired) => {
+                let error = ProofError::NonceMismatch.into();
+                return Err(self.refuse_proof(Some(agent.issuer()), &error));
+            }
         };
         let checked = match RequestBinding::of_request(method, params.as_ref()) {
             Ok(binding) => {
                 self.inner
                     .verifier
-                    .verify_proof(agent, proof.as_str(), &binding, None)
+                    .verify_proof(agent, proof.as_str(), &binding, expected)
                     .await
             }
             Err(e) => Err(e.into()),
@@ -285,16 +327,58 @@ impl AttestationGate {
                     .unwrap_or_default()
                     .to_owned(),
             }),
-            Err(e) => Err(self.refuse_proof(agent.issuer(), &e)),
+            Err(e) => Err(self.refuse_proof(Some(agent.issuer()), &e)),
+        }
+    }
+
+    /// The nonce step of a request (SPEC.md §17.9), taken before its attestation is verified:
+    /// when this gate issues nonces and the request (other than `initialize`) carries a proof
+    /// that its proof policy does not ignore, the proof's `nonce` claim, read without
+    /// verifying the proof, must be one the nonces accept now; otherwise the request is
+    /// refused (`attestation_proof_mismatch`) before anything is verified or recorded.
+    ///
+    /// The unverified claim is used only to refuse, or to choose the expected nonce the proof
+    /// is then verified against (so a claim that differs after verification fails there).
+    pub(crate) fn check_nonce(
+        &self,
+        proof: Option<&Token>,
+        method: &str,
+        params: &impl Fn() -> Option<Value>,
+    ) -> Result<NonceStep, Reason> {
+        let (Some(nonces), Some(proof), true) = (&self.inner.nonces, proof, nonce_applies(method))
+        else {
+            return Ok(NonceStep::NotRequired);
+        };
+        let policy = if self.inner.proofs.tools.is_empty() {
+            self.inner.proofs.default
+        } else {
+            let params = params();
+            self.proof_policy_for(method, request_name(method, params.as_ref()))
+        };
+        if policy == ProofPolicy::Off {
+            return Ok(NonceStep::NotRequired);
+        }
+        let now = self.inner.verifier.now();
+        match claimed_nonce(proof.as_str()) {
+            Ok(Some(nonce)) if nonces.check(&nonce, now) => Ok(NonceStep::Accepted(nonce)),
+            claimed => {
+                let why = match claimed {
+                    Ok(Some(_)) => "a nonce this server does not accept now",
+                    Ok(None) => "no nonce",
+                    Err(_) => "an unreadable payload",
+                };
+                tracing::debug!(why, "proof nonce refused");
+                Err(self.refuse_proof(None, &ProofError::NonceMismatch.into()))
+            }
         }
     }
 
     /// Logs and counts a refused proof, and returns its reason.
-    fn refuse_proof(&self, issuer: &str, error: &VerifierError) -> Reason {
+    fn refuse_proof(&self, issuer: Option<&str>, error: &VerifierError) -> Reason {
         let reason = error.reason();
         tracing::info!(%reason, detail = %error, "proof of possession refused");
         self.inner.verifier.observer().record_verification(
-            Some(issuer),
+            issuer,
             Err(reason),
             std::time::Duration::ZERO,
         );
@@ -376,9 +460,17 @@ impl AttestationGate {
                 .collect(),
         }
         .to_json_rpc();
+        let mut data = error.data;
+        // SPEC.md §17.9: a refusal for a proof tells the client a nonce to sign again with.
+        if let (Some(nonces), true, Some(Value::Object(data))) =
+            (&self.inner.nonces, is_proof_reason(reason), data.as_mut())
+        {
+            let nonce = nonces.issue(self.inner.verifier.now());
+            data.insert("nonce".into(), nonce.into());
+        }
         // Our codes (-31001..-31018) fit in an i32; the fallback is `attestation_required`'s.
         let code = i32::try_from(error.code).unwrap_or(attest_protocol::ERROR_CODE_BASE);
-        McpError::new(ErrorCode(code), error.message, error.data)
+        McpError::new(ErrorCode(code), error.message, data)
     }
 
     /// Adds the advertisement (and, after `initialize`, the verification result) to the
@@ -403,6 +495,15 @@ impl AttestationGate {
                 .extra
                 .insert("proof".into(), self.inner.proofs.default.as_str().into());
         }
+        // SPEC.md §17.9: a nonce to put in the next proofs, without a refused request first.
+        if let Some(nonces) = &self.inner.nonces
+            && !self.inner.proofs.all_off()
+        {
+            let nonce = nonces.issue(self.inner.verifier.now());
+            advertisement
+                .extra
+                .insert("proof_nonce".into(), nonce.into());
+        }
         let Value::Object(object) = advertisement.to_value() else {
             return;
         };
@@ -417,6 +518,36 @@ impl AttestationGate {
             object,
         );
     }
+}
+
+/// Whether a request of `method` must name a nonce when the gate issues them (SPEC.md §17.9):
+/// every gated request but `initialize`, before which no nonce can be known (and whose token
+/// is single use, so its proof cannot be replayed to this server anyway).
+fn nonce_applies(method: &str) -> bool {
+    method != "initialize"
+}
+
+/// True for the reasons that refuse a request for its proof of possession.
+fn is_proof_reason(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::ProofRequired
+            | Reason::ProofInvalid
+            | Reason::ProofMismatch
+            | Reason::ProofStale
+            | Reason::ProofReplay
+    )
+}
+
+/// The `nonce` claim of a proof, read **without verifying it**: only to refuse, or to choose
+/// the expected nonce the proof is then verified against. `Ok(None)` when the payload has no
+/// string `nonce`; `Err` when the proof is not a readable compact JWS.
+fn claimed_nonce(proof: &str) -> Result<Option<String>, attest_core::VerifyError> {
+    let (_header, claims) = attest_core::dangerous::decode_json(proof)?;
+    Ok(claims
+        .get("nonce")
+        .and_then(Value::as_str)
+        .map(str::to_owned))
 }
 
 fn insert(

@@ -17,7 +17,11 @@
 //! Key-bound attestation (SPEC.md §17): a [`ProofPolicy`] on the gate (a default, and per tool)
 //! makes requests carry a proof of possession of the key the attestation's `cnf` names, checked
 //! by [`Verifier::verify_proof`] against the request's method, name and params before its `jti`
-//! is recorded. Handlers read [`ProofStatus`] and [`VerifiedAgent::proof_bound`].
+//! is recorded. Handlers read [`ProofStatus`] and [`VerifiedAgent::proof_bound`]. For strict
+//! freshness, [`AttestationGate::proof_nonces`] makes every checked proof name a nonce the
+//! server issued ([`ProofNonces`], stateless, shareable by replicas; SPEC.md §17.9): the
+//! advertisement carries a fresh one as `proof_nonce`, and a refusal for a proof carries one
+//! in `data.nonce`, which attest-mcp-client's transport signs again with, once.
 //!
 //! [`http::router`] builds the streamable-HTTP service and mounts `/mcp`, `/health` and
 //! `/metrics`.
@@ -51,6 +55,7 @@ mod error;
 mod gate;
 pub mod http;
 mod keys;
+mod nonce;
 mod server;
 mod verifier;
 
@@ -59,6 +64,7 @@ pub use attest_protocol::Enforcement;
 pub use error::VerifierError;
 pub use gate::{AttestationGate, ProofPolicy, Refusal, SessionExpiry};
 pub use keys::{KeyFuture, KeyLookupError, KeySource};
+pub use nonce::{NonceError, ProofNonces};
 pub use server::AttestingServer;
 pub use verifier::{Verifier, VerifierBuilder};
 

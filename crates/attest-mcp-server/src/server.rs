@@ -37,7 +37,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
 use crate::agent::{AttestationStatus, ProofStatus};
-use crate::gate::AttestationGate;
+use crate::gate::{AttestationGate, NonceStep};
 
 /// An rmcp server handler whose every request passes attestation first.
 ///
@@ -74,17 +74,34 @@ impl<H> AttestingServer<H> {
         }
     }
 
-    /// The status of a message: its own attestation (`_meta`) if it carries one, else the
-    /// session's binding. Also returns the proof of possession the message carries, if any.
-    async fn status(&self, meta: &Map<String, Value>) -> (AttestationStatus, Option<Token>) {
-        let (presented, proof) = split(find_with_proof_in_meta(meta));
-        let status = match self.gate.status_of(presented, true).await {
+    /// The status of a message that presented `presented`: its own attestation (`_meta`) if
+    /// it carries one, else the session's binding.
+    async fn status(
+        &self,
+        presented: Result<attest_protocol::Presented, ProtocolError>,
+    ) -> AttestationStatus {
+        match self.gate.status_of(presented, true).await {
             Some(status) => status,
             None => self
                 .gate
                 .bound_status(self.binding(), self.gate.verifier().now()),
-        };
-        (status, proof)
+        }
+    }
+
+    /// The decision on a request of `method` whose `_meta` is `meta`: the proof's nonce first
+    /// (SPEC.md §17.9, before anything is verified or recorded), then the attestation, the
+    /// enforcement policy and the proof policy.
+    async fn decide_request(
+        &self,
+        meta: &Map<String, Value>,
+        method: &str,
+        params: &impl Fn() -> Option<Value>,
+    ) -> Result<(AttestationStatus, ProofStatus), Reason> {
+        let (presented, proof) = split(find_with_proof_in_meta(meta));
+        let nonce = self.gate.check_nonce(proof.as_ref(), method, params)?;
+        let status = self.status(presented).await;
+        self.decide(status, proof.as_ref(), &nonce, method, params)
+            .await
     }
 
     /// The gate for a request of `method`: admit it by its attestation, then check its proof
@@ -97,8 +114,10 @@ impl<H> AttestingServer<H> {
         method: &str,
         params: impl Fn() -> Option<Value>,
     ) -> Result<(), McpError> {
-        let (status, proof) = self.status(&context.meta.0.0).await;
-        match self.decide(status, proof.as_ref(), method, &params).await {
+        match self
+            .decide_request(&context.meta.0.0, method, &params)
+            .await
+        {
             Ok((status, proof)) => {
                 record(&mut context.extensions, status, proof);
                 Ok(())
@@ -115,13 +134,14 @@ impl<H> AttestingServer<H> {
         &self,
         status: AttestationStatus,
         proof: Option<&Token>,
+        nonce: &NonceStep,
         method: &str,
         params: &impl Fn() -> Option<Value>,
     ) -> Result<(AttestationStatus, ProofStatus), Reason> {
         let status = self.gate.admit(status)?;
         let proof = self
             .gate
-            .check_proof(&status, proof, method, params)
+            .check_proof(&status, proof, nonce, method, params)
             .await?;
         Ok((status, proof))
     }
@@ -130,7 +150,8 @@ impl<H> AttestingServer<H> {
     ///
     /// Notifications carry no proof of possession: they are admitted on attestation alone.
     async fn admit_notification(&self, context: &mut NotificationContext<RoleServer>) -> bool {
-        let (status, _proof) = self.status(&context.meta.0.0).await;
+        let (presented, _proof) = split(find_with_proof_in_meta(&context.meta.0.0));
+        let status = self.status(presented).await;
         match self.gate.admit(status) {
             Ok(status) => {
                 if let Some(agent) = status.agent() {
@@ -256,13 +277,15 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
         const METHOD: &str = "subscriptions/listen";
         let request = context.request_context();
-        let (status, proof) = self.status(&request.meta.0.0).await;
         let params = || {
             params_json(&rmcp::model::SubscriptionsListenRequestParams::new(
                 context.requested().clone(),
             ))
         };
-        if let Err(reason) = self.decide(status, proof.as_ref(), METHOD, &params).await {
+        if let Err(reason) = self
+            .decide_request(&request.meta.0.0, METHOD, &params)
+            .await
+        {
             return Err(self
                 .gate
                 .refuse(METHOD, &params, reason, &request.extensions));
@@ -290,10 +313,12 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
             .await
             .unwrap_or(AttestationStatus::Absent);
         let params = || params_json(&request);
-        // The proof of `initialize` rides in its `_meta` (SPEC.md §17.3).
+        // The proof of `initialize` rides in its `_meta` (SPEC.md §17.3). It names no server
+        // nonce: none can be known before `initialize` (§17.9).
         let decided = match find_with_proof_in_meta(&context.meta.0.0) {
             Ok(found) => {
-                self.decide(status, found.proof.as_ref(), "initialize", &params)
+                let nonce = NonceStep::NotRequired;
+                self.decide(status, found.proof.as_ref(), &nonce, "initialize", &params)
                     .await
             }
             Err(e) => {

@@ -15,6 +15,7 @@
 mod common;
 mod duplex;
 mod http;
+mod nonce;
 mod proof;
 mod stdio;
 mod third_party;

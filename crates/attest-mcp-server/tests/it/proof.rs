@@ -30,22 +30,22 @@ use serde_json::{Value, json};
 use crate::common::{self, AUDIENCE, ISSUER};
 
 /// The agent's own key: the tokens' `cnf` names it.
-fn agent_key() -> SigningKey {
+pub fn agent_key() -> SigningKey {
     SigningKey::from_seed(&[0x77; 32], "agent").unwrap()
 }
 
 /// A thief's key: it has a stolen token, not the agent's key.
-fn thief_key() -> SigningKey {
+pub fn thief_key() -> SigningKey {
     SigningKey::from_seed(&[0x66; 32], "thief").unwrap()
 }
 
-fn seeded() -> ChaCha20Rng {
+pub fn seeded() -> ChaCha20Rng {
     static SEED: AtomicUsize = AtomicUsize::new(1_000);
     ChaCha20Rng::seed_from_u64(SEED.fetch_add(1, Ordering::Relaxed) as u64)
 }
 
 /// A fresh token whose `cnf` names the agent's key.
-fn bound_token() -> String {
+pub fn bound_token() -> String {
     let cnf = Confirmation {
         jwk: Some(agent_key().to_public_jwk()),
         ..Confirmation::default()
@@ -63,8 +63,8 @@ fn gate(proof: ProofPolicy) -> AttestationGate {
 
 /// A handler that reports the tool it ran and what the gate told it about the proof.
 #[derive(Clone, Default)]
-struct Bound {
-    calls: Arc<AtomicUsize>,
+pub struct Bound {
+    pub calls: Arc<AtomicUsize>,
 }
 
 impl ServerHandler for Bound {
@@ -135,7 +135,7 @@ fn signer(freshness: Freshness) -> Arc<dyn TokenSource> {
     )
 }
 
-type Client = RunningService<RoleClient, ()>;
+pub type Client = RunningService<RoleClient, ()>;
 
 /// Connects an attesting client (proofs signed with `proof_key`, if any) to a fresh session
 /// of `gate`'s server over a duplex.
@@ -159,7 +159,7 @@ async fn connect_duplex(
     ().serve(transport).await
 }
 
-async fn call(client: &Client, tool: &'static str, args: Value) -> Result<String, String> {
+pub async fn call(client: &Client, tool: &'static str, args: Value) -> Result<String, String> {
     let params = CallToolRequestParams::new(tool).with_arguments(args.as_object().unwrap().clone());
     match client.call_tool(params).await {
         Ok(result) => Ok(common::text(&result)),
@@ -169,7 +169,7 @@ async fn call(client: &Client, tool: &'static str, args: Value) -> Result<String
 }
 
 /// The `reason` of a JSON-RPC error's `data`.
-fn data_reason(data: Option<Value>) -> String {
+pub fn data_reason(data: Option<Value>) -> String {
     data.and_then(|d| d["reason"].as_str().map(str::to_owned))
         .unwrap_or_else(|| "<no reason>".to_owned())
 }
@@ -317,7 +317,7 @@ async fn proofs_off_ignores_them_and_optional_checks_what_is_there() {
 // ---------------------------------------------------------------------------------------------
 
 /// Serves `gate` over HTTP on a free loopback port.
-async fn serve(gate: AttestationGate, handler: Bound) -> SocketAddr {
+pub async fn serve(gate: AttestationGate, handler: Bound) -> SocketAddr {
     let app = attest_mcp_server::http::router(move || handler.clone(), gate);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -327,14 +327,14 @@ async fn serve(gate: AttestationGate, handler: Bound) -> SocketAddr {
 
 /// One stateless request: a method, its params (without `_meta`), and the attestation object
 /// to put in `_meta[EXTENSION_ID]` (none when `None`).
-struct Stateless {
-    method: &'static str,
-    params: Value,
-    attestation: Option<Value>,
+pub struct Stateless {
+    pub method: &'static str,
+    pub params: Value,
+    pub attestation: Option<Value>,
 }
 
 impl Stateless {
-    fn tool(name: &str, args: Value) -> Stateless {
+    pub fn tool(name: &str, args: Value) -> Stateless {
         Stateless {
             method: "tools/call",
             params: json!({"name": name, "arguments": args}),
@@ -357,7 +357,7 @@ impl Stateless {
     }
 }
 
-async fn post(addr: SocketAddr, request: &Stateless) -> Value {
+pub async fn post(addr: SocketAddr, request: &Stateless) -> Value {
     let mut http = reqwest::Client::new()
         .post(format!("http://{addr}/mcp"))
         .header("content-type", "application/json")
@@ -383,7 +383,7 @@ async fn post(addr: SocketAddr, request: &Stateless) -> Value {
     serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {text}"))
 }
 
-fn outcome(message: &Value) -> Result<String, String> {
+pub fn outcome(message: &Value) -> Result<String, String> {
     match message["result"]["content"].as_array() {
         Some(content) => Ok(content.iter().filter_map(|c| c["text"].as_str()).collect()),
         None => Err(common::reason_of(&message["error"]).to_owned()),
@@ -415,7 +415,7 @@ impl ProofFor<'_> {
     }
 }
 
-fn object(token: &str, proof: Option<&str>) -> Value {
+pub fn object(token: &str, proof: Option<&str>) -> Value {
     let mut object = json!({"version": "0.1.0", "token": token});
     if let Some(proof) = proof {
         object["proof"] = json!(proof);
