@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use attest_gateway::{AuditLog, Gateway, GatewayOptions, GatewayPolicy, PolicyHandle, Upstream};
-use attest_mcp_server::AttestationGate;
 use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 
+use crate::gate::GateArgs;
 use crate::output::{self, CliError};
-use crate::serve::{Mode, runtime, serve_until_signal, verifier};
+use crate::serve::{runtime, serve_until_signal, verifier};
 use crate::trust::PolicyArgs;
 
 /// Arguments of `attest gateway`.
@@ -61,9 +61,8 @@ pub(crate) struct GatewayArgs {
     command: Vec<String>,
     #[command(flatten)]
     policy: PolicyArgs,
-    /// The attestation policy: `required` refuses requests without a valid attestation.
-    #[arg(long = "policy", value_name = "POLICY", value_enum, default_value_t = Mode::Required)]
-    mode: Mode,
+    #[command(flatten)]
+    gate: GateArgs,
     /// A TOML policy file: which agents may use which tools, resources and prompts.
     #[arg(long, value_name = "FILE")]
     policy_file: Option<PathBuf>,
@@ -136,14 +135,14 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<(), CliError> {
     let options = args.options()?;
     runtime()?.block_on(async {
         let verifier = verifier(&args.policy, args.redis.as_deref()).await?;
-        let gate = AttestationGate::new(verifier, args.mode.enforcement());
+        let gate = args.gate.gate(verifier)?;
         let audit = options.audit.clone();
         let gateway = Gateway::new(upstream.clone(), gate, options)
             .map_err(|e| CliError::failed(e.to_string()))?;
         reload_on_hangup(gateway.policy().clone(), args.policy_file.clone(), audit)?;
         eprintln!(
-            "attest gateway: policy {}, trusting {}, audience {}, upstream {}",
-            args.mode.enforcement().as_str(),
+            "attest gateway: {}, trusting {}, audience {}, upstream {}",
+            args.gate.describe(),
             args.policy.issuer.join(", "),
             args.policy.audience.join(", "),
             upstream.describe(),

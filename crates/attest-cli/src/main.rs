@@ -7,6 +7,7 @@
 
 // `pub`: the attack suite's items are `pub` (it is written like a library module).
 pub mod attack;
+mod gate;
 mod gateway;
 mod generate;
 mod inspect;

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use attest_cache::{MemoryReplayStore, RedisConfig, RedisReplayStore, ReplayMetrics, ReplayStore};
 use attest_core::{Reason, SafetyLevel};
-use attest_mcp_server::{
-    AttestationGate, AttestationStatus, Enforcement, ProofPolicy, ProofStatus, VerifiedAgent,
-    Verifier,
-};
+use attest_mcp_server::{AttestationStatus, Enforcement, ProofStatus, VerifiedAgent, Verifier};
 use attest_observe::Observer;
 use attest_protocol::AttestationError;
 use rmcp::handler::server::common::Extension;
@@ -21,6 +18,7 @@ use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 use rmcp::{ErrorData as McpError, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 
+use crate::gate::GateArgs;
 use crate::output::{self, CliError};
 use crate::trust::{PolicyArgs, Source};
 
@@ -65,15 +63,8 @@ pub(crate) struct ServeArgs {
     listen: String,
     #[command(flatten)]
     policy: PolicyArgs,
-    /// `required` refuses requests without a valid attestation; `preferred` and `optional`
-    /// serve them and tell the tools why there is no verified agent.
-    #[arg(long = "policy", value_name = "POLICY", value_enum, default_value_t = Mode::Required)]
-    mode: Mode,
-    /// Proof of possession (SPEC.md §17.6): `off` treats tokens as bearer credentials;
-    /// `optional` verifies a proof when a request carries one; `required` refuses every request
-    /// without a valid proof signed by the key its attestation's `cnf` names.
-    #[arg(long, value_name = "POLICY", value_enum, default_value_t = Proof::Off)]
-    proof: Proof,
+    #[command(flatten)]
+    gate: GateArgs,
     /// A Redis URL (redis:// or rediss://) for the replay store, shared by replicas.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
@@ -83,56 +74,13 @@ pub(crate) struct ServeArgs {
     allowed_hosts: Vec<String>,
 }
 
-/// The server's attestation policy.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// Only verified agents are served.
-    Required,
-    /// Everyone is served; failures are logged and counted.
-    Preferred,
-    /// Everyone is served; an attestation, if presented, is verified.
-    Optional,
-}
-
-/// The server's proof-of-possession policy.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-enum Proof {
-    /// Proofs are ignored: attestations are bearer tokens.
-    Off,
-    /// A proof, when present, is verified; requests without one are served.
-    Optional,
-    /// Every request must carry a valid proof from a key-bound attestation.
-    Required,
-}
-
-impl Proof {
-    fn policy(self) -> ProofPolicy {
-        match self {
-            Proof::Off => ProofPolicy::Off,
-            Proof::Optional => ProofPolicy::Optional,
-            Proof::Required => ProofPolicy::Required,
-        }
-    }
-}
-
-impl Mode {
-    pub(crate) fn enforcement(self) -> Enforcement {
-        match self {
-            Mode::Required => Enforcement::Required,
-            Mode::Preferred => Enforcement::Preferred,
-            Mode::Optional => Enforcement::Optional,
-        }
-    }
-}
-
 /// `attest serve`.
 pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     output::init_logging();
     runtime()?.block_on(async {
         let verifier = verifier(&args.policy, args.redis.as_deref()).await?;
-        let enforcement = args.mode.enforcement();
-        let proof = args.proof.policy();
-        let gate = AttestationGate::new(verifier, enforcement).proof_policy(proof);
+        let enforcement = args.gate.enforcement();
+        let gate = args.gate.gate(verifier)?;
         let context = Arc::new(ToolContext {
             enforcement,
             trusted_issuers: args.policy.issuer.clone(),
@@ -154,9 +102,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
             .local_addr()
             .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
         eprintln!(
-            "attest serve: policy {}, proofs {}, trusting {}, audience {}",
-            enforcement.as_str(),
-            proof.as_str(),
+            "attest serve: {}, trusting {}, audience {}",
+            args.gate.describe(),
             args.policy.issuer.join(", "),
             args.policy.audience.join(", ")
         );

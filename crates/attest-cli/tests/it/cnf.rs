@@ -219,10 +219,10 @@ fn generate_cnf_key_refuses_what_is_not_an_ed25519_key() {
         .stderr(predicates::str::contains("cannot read key file"));
 }
 
-/// `attest serve --proof required` trusting the fixtures' issuer key.
-fn serve_requiring_proofs(dir: &TempDir) -> Server {
+/// `attest serve --proof required [extra...]` trusting the fixtures' issuer key.
+fn serve_requiring_proofs_with(dir: &TempDir, extra: &[&str]) -> Server {
     let (_, jwks) = issuer_files(dir);
-    Server::start(&[
+    let mut args = vec![
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -234,7 +234,14 @@ fn serve_requiring_proofs(dir: &TempDir) -> Server {
         jwks.to_str().unwrap(),
         "--proof",
         "required",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// `attest serve --proof required` trusting the fixtures' issuer key.
+fn serve_requiring_proofs(dir: &TempDir) -> Server {
+    serve_requiring_proofs_with(dir, &[])
 }
 
 /// An rmcp client over streamable HTTP whose requests carry tokens from `source` and, with
@@ -313,6 +320,65 @@ async fn a_cnf_key_token_is_served_with_the_agents_proofs_and_refused_without() 
     let bearer: Arc<dyn TokenSource> = Arc::new(StaticToken::new(generate(&issuer, &[])).unwrap());
     let refused = connect(&url, bearer, Some(agent())).await.unwrap_err();
     assert_eq!(refused.rejection_reason(), Some(Reason::ProofInvalid));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_nonces_from_a_shared_secret_are_transparent_to_the_agent() {
+    let dir = TempDir::new();
+    let secret = dir.write("nonce.hex", format!("{}\n", "5a".repeat(32)));
+    let server =
+        serve_requiring_proofs_with(&dir, &["--proof-nonce-secret", secret.to_str().unwrap()]);
+    assert!(
+        server
+            .stderr_text()
+            .contains("proofs required with server nonces"),
+        "{}",
+        server.stderr_text()
+    );
+    let url = format!("http://{}/mcp", server.addr);
+    let (issuer, _) = issuer_files(&dir);
+    let agent_file = dir.write("agent.jwk", agent().to_private_jwk().to_json());
+    let token = generate(&issuer, &["--cnf-key", agent_file.to_str().unwrap()]);
+    let source: Arc<dyn TokenSource> = Arc::new(StaticToken::new(token).unwrap());
+
+    // The client learns the nonce from the initialize result and signs it into every proof.
+    let client = connect(&url, source, Some(agent())).await.unwrap();
+    for _ in 0..2 {
+        let identity = whoami(&client).await;
+        assert_eq!(identity["proof"]["status"], "verified", "{identity}");
+    }
+    client.cancel().await.unwrap();
+}
+
+#[test]
+fn a_bad_nonce_secret_is_a_usage_error() {
+    let dir = TempDir::new();
+    let (_, jwks) = issuer_files(&dir);
+    let short = dir.write("short.hex", "5a".repeat(31));
+    let not_hex = dir.write("not-hex.hex", "zz".repeat(32));
+    for (file, expected) in [
+        (short.to_str().unwrap(), "expected 64 hex digits"),
+        (not_hex.to_str().unwrap(), "expected 64 hex digits"),
+        ("/nonexistent/secret", "/nonexistent/secret"),
+    ] {
+        let assert = attest()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--issuer",
+                ISSUER,
+                "--audience",
+                AUDIENCE,
+            ])
+            .arg("--jwks")
+            .arg(&jwks)
+            .args(["--proof", "required", "--proof-nonce-secret", file])
+            .assert()
+            .failure();
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(stderr.contains(expected), "{file}: {stderr}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
