@@ -15,9 +15,25 @@
 //! `full_flow`; and whole MCP sessions over a duplex: `duplex_plain`, `duplex_attested`,
 //! `duplex_attested_one_carrier` (every session mode mints the same tokens, so that the
 //! difference between two of them is what attestation adds inside the session).
+//!
+//! The proof operations (issue #10, as `attest-mcp-server`'s `proof` bench) sign their N single-use
+//! proofs first, so count only the measured function (count mode only):
+//!
+//! ```sh
+//! valgrind --tool=callgrind --toggle-collect='ops::measured*' target/release/examples/ops proof 1000
+//! ```
+//!
+//! Instructions per operation = total ÷ N. `proof` is a stateless request's attestation work
+//! with a proof: the verified-token cache hit, the binding from typed params (`to_value`, JCS,
+//! SHA-256), `Verifier::verify_proof` (strict parse, `verify_strict`, memory replay record with
+//! metrics); `proof_binding`, `proof_core` (`attest_core::proof::verify_proof` alone) and
+//! `proof_verify_strict` (the raw `verify_strict` of the attestation, the target's floor) are
+//! its parts. `ops proof_paired` times `proof` against `proof_verify_strict` by alternation
+//! (`attest_bench::paired`: blocks of 50, 15 rounds of 10 blocks) and prints the ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed setup is a broken run
 #![allow(clippy::arithmetic_side_effects)] // an operation counter
 
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,6 +79,10 @@ fn main() {
     };
     if let Some(carriers) = carriers {
         sessions(n, carriers, &template, &key, now);
+        return;
+    }
+    if op.starts_with("proof") {
+        proofs(op, n, &key);
         return;
     }
     let (mut measuring, mut done) = (seconds.is_none(), 0_u64);
@@ -155,4 +175,149 @@ fn sessions(
             assert_eq!(text, mcp::expected(gate.is_some()));
         }
     });
+}
+
+/// The measured step of the proof operations, kept out of line for `--toggle-collect`.
+#[inline(never)]
+fn measured(step: &mut dyn FnMut()) {
+    step();
+}
+
+/// The proof operations: a key-bound attestation verified once (the cache is warm), then `n`
+/// requests each with a fresh proof, signed beforehand.
+fn proofs(op: &str, n: u64, issuer: &attest_core::SigningKey) {
+    use attest_core::proof::{ProofClaims, ProofHeader, RequestBinding, token_hash};
+    use rmcp::model::CallToolRequestParams;
+
+    let agent = attest_core::SigningKey::from_seed(&[0x77; 32], "agent").unwrap();
+    let now = attest_bench::now();
+    let mut identity = attest_core::AgentIdentity::new("claude", "sonnet-4", "anthropic");
+    identity.deployment_id = Some("prod-eu-west-1".into());
+    let mut metadata = attest_core::AttestationMetadata::provider();
+    metadata.capabilities_declared = ["read", "write", "deploy", "search"]
+        .map(str::to_owned)
+        .to_vec();
+    let token = attest_core::TokenBuilder::new(ISSUER, attest_bench::SUBJECT)
+        .audience(AUDIENCE)
+        .identity(identity)
+        .metadata(metadata)
+        .confirmation(attest_core::Confirmation {
+            jwk: Some(agent.to_public_jwk()),
+            ..attest_core::Confirmation::default()
+        })
+        .lifetime_secs(3000)
+        .sign(issuer, now, &mut attest_bench::rng(1))
+        .unwrap();
+    let verifier = Verifier::builder(attest_bench::policy(ISSUER, AUDIENCE).unwrap())
+        .keys(attest_bench::trust(ISSUER, issuer).unwrap())
+        .build()
+        .unwrap();
+    let arguments = serde_json::json!({"city": "Paris", "units": "metric", "days": 3});
+    let params = CallToolRequestParams::new("get_weather")
+        .with_arguments(arguments.as_object().unwrap().clone());
+    let value = serde_json::to_value(&params).unwrap();
+    let binding = RequestBinding::of_request("tools/call", Some(&value)).unwrap();
+    let mut rng = attest_bench::rng(3);
+    // The paired mode: 15 rounds of 10 blocks of 50 requests, plus the warm-up block.
+    const PAIRED: (u64, usize, usize) = (50, 15, 10);
+    let n = if op == "proof_paired" {
+        PAIRED.0 * (PAIRED.1 * PAIRED.2 + 1) as u64
+    } else {
+        n
+    };
+    let proofs: Vec<String> = (0..n)
+        .map(|_| {
+            ProofClaims::new(AUDIENCE, &binding, &token_hash(&token), now, &mut rng)
+                .sign(&agent, ProofHeader::Plain)
+                .unwrap()
+        })
+        .collect();
+    let agent_key = ready(verifier.verify_reusable(&token)).unwrap();
+    let input = token.rsplit_once('.').unwrap().0;
+    // Ed25519 is deterministic: the token's own signature.
+    let signature = issuer.sign(input.as_bytes());
+    let issuer_public = issuer.public_key();
+    let audiences = [AUDIENCE.to_owned()];
+    if op == "proof_paired" {
+        let timed = |n: u64, step: &mut dyn FnMut()| {
+            let started = Instant::now();
+            for _ in 0..n {
+                step();
+            }
+            started.elapsed()
+        };
+        let mut unused = proofs.iter();
+        let result = attest_bench::paired(
+            PAIRED.0,
+            PAIRED.1,
+            PAIRED.2,
+            |n| {
+                timed(n, &mut || {
+                    issuer_public.verify(input.as_bytes(), &signature).unwrap();
+                })
+            },
+            |n| {
+                timed(n, &mut || {
+                    let proof = unused.next().unwrap();
+                    let agent = ready(verifier.verify_reusable(&token)).unwrap();
+                    let params = serde_json::to_value(&params).unwrap();
+                    let binding = RequestBinding::of_request("tools/call", Some(&params)).unwrap();
+                    black_box(ready(verifier.verify_proof(&agent, proof, &binding, None)).unwrap());
+                })
+            },
+        );
+        println!(
+            "{{\"raw_verify_strict_us\": {:.3}, \"cache_hit_proof_us\": {:.3}, \"ratio\": {:.4}, \"low\": {:.4}, \"high\": {:.4}, \"rounds\": {}}}",
+            result.base_us,
+            result.other_us,
+            result.ratio,
+            result.ratio_low,
+            result.ratio_high,
+            result.rounds
+        );
+        return;
+    }
+    for proof in &proofs {
+        match op {
+            "proof" => measured(&mut || {
+                let agent = ready(verifier.verify_reusable(&token)).unwrap();
+                let params = serde_json::to_value(&params).unwrap();
+                let binding = RequestBinding::of_request("tools/call", Some(&params)).unwrap();
+                black_box(ready(verifier.verify_proof(&agent, proof, &binding, None)).unwrap());
+            }),
+            "proof_binding" => measured(&mut || {
+                let params = serde_json::to_value(&params).unwrap();
+                black_box(RequestBinding::of_request("tools/call", Some(&params)).unwrap());
+            }),
+            "proof_core" => measured(&mut || {
+                let expected = attest_core::proof::ExpectedRequest {
+                    audiences: &audiences,
+                    token_hash: agent_key.token_hash(),
+                    binding: &binding,
+                    nonce: None,
+                };
+                let key = agent_key.confirmation_key().unwrap();
+                let limits = verifier.proof_limits();
+                black_box(
+                    attest_core::proof::verify_proof(proof, key, &expected, limits, now).unwrap(),
+                );
+            }),
+            "proof_verify_strict" => measured(&mut || {
+                issuer_public.verify(input.as_bytes(), &signature).unwrap();
+            }),
+            other => panic!("unknown operation {other}"),
+        }
+    }
+}
+
+/// Runs a future that completes without waiting (memory store, static keys, cache hits).
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the measured path waited"),
+    }
 }

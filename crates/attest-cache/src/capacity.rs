@@ -1,9 +1,9 @@
 //! Capacity accounting for the memory store: a counter that never passes its bound.
 //!
-//! Pure code. A check reserves a slot *before* it inserts; the slot is released when the insert
-//! turns out to be a replay, or later when the record leaves the cache (expiry or replacement,
-//! reported by moka's eviction listener). So the count bounds the number of records at every
-//! instant, and the store refuses instead of letting the cache evict.
+//! Pure code. A check reserves a slot *before* it inserts a new record, under the lock of the
+//! record's shard; the slot is released when the record is reclaimed after its expiry (a record
+//! replaced in place after it expired keeps its slot). So the count bounds the number of records
+//! at every instant, and the store refuses instead of evicting.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -33,9 +33,8 @@ impl Clock for SystemClock {
 
 /// A clock that moves only when told to. Clones share the same time.
 ///
-/// For tests: expiry can be checked without sleeping. Note that the memory store's physical
-/// reclamation (moka's timer) runs on real time; logically, a record is dead as soon as this
-/// clock passes its expiry.
+/// For tests: expiry can be checked without sleeping. The memory store reads it for every
+/// decision, reclamation included: a record is dead as soon as this clock passes its expiry.
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock {
     millis: Arc<AtomicU64>,

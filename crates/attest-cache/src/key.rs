@@ -140,6 +140,17 @@ pub struct KeyDigest {
 }
 
 impl KeyDigest {
+    /// The first 8 bytes of the issuer hash and of the `jti` hash, as integers: for hashing and
+    /// sharding in memory (they are SHA-256 output, so uniformly distributed).
+    pub(crate) fn words(&self) -> (u64, u64) {
+        let word = |hash: &[u8; 32]| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(hash.get(..8).unwrap_or(&[0; 8]));
+            u64::from_le_bytes(bytes)
+        };
+        (word(&self.issuer), word(&self.jti))
+    }
+
     /// A short, non-reversible label for logs: the first 8 base64url characters of the `jti`
     /// hash. The raw `jti` is never logged.
     pub fn log_label(&self) -> String {

@@ -19,7 +19,7 @@
 //! # Guarantees
 //! - **Atomic:** of concurrent checks of one `(issuer, jti)`, exactly one is
 //!   [`Freshness::Fresh`]. Redis: one `SET key 1 NX PXAT <ms>` per check, never `SETNX` then
-//!   `EXPIRE`. Memory: one moka insert-if-absent.
+//!   `EXPIRE`. Memory: one insert-if-absent under the lock of the record's shard.
 //! - **Kept until `exp + leeway`** (`record_until`, from attest-core's
 //!   `Verified::replay_record_until`), then gone on its own. Re-acceptance after that is safe
 //!   because the verifier itself refuses the token by then.

@@ -1,12 +1,18 @@
-//! `MemoryReplayStore`: a bounded, in-process replay store on moka that never evicts a live
-//! record.
+//! `MemoryReplayStore`: a bounded, in-process replay store that never evicts a live record.
+//!
+//! Records live in 64 shards, each a hash map from the key digest to the record's expiry behind
+//! its own lock, with a min-heap of expiries beside it. A check locks one shard for a few hundred
+//! nanoseconds, so checks on different cores rarely meet; the capacity bound is one atomic
+//! counter shared by all shards.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::collections::hash_map::{Entry, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use attest_core::UnixTime;
-use moka::Expiry;
-use moka::sync::Cache;
 
 use crate::capacity::CapacityGate;
 use crate::clock::{Clock, SystemClock, unix_millis};
@@ -18,46 +24,85 @@ use crate::store::{CheckFuture, Freshness, Health, ReplayStore};
 /// The default capacity of a memory store: one million records (about 200 MB at most).
 pub const DEFAULT_CAPACITY: u64 = 1_000_000;
 
-/// One record: when it stops counting, in milliseconds since the epoch.
+/// Shards of a store: a power of two, enough that two cores rarely want the same lock.
+const SHARDS: usize = 64;
+
+/// Expired records a check reclaims from its own shard on the way, at most: enough to keep
+/// pace with inserts (each insert adds one record), without making any check slow.
+const RECLAIM_PER_CHECK: usize = 2;
+
+/// A record's key in a shard's map. Equality is the whole digest; the hash is 16 of its bytes
+/// through the map's keyed SipHash, which is as collision-resistant as hashing all 64 (they
+/// are SHA-256 output) and cheaper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot(KeyDigest);
+
+impl Hash for Slot {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (issuer, jti) = self.0.words();
+        state.write_u64(jti);
+        state.write_u64(issuer);
+    }
+}
+
+/// A record's expiry, in a shard's heap. Ordered by time only.
 #[derive(Debug, Clone, Copy)]
-struct Record {
+struct Expiry {
     until_ms: u64,
+    digest: KeyDigest,
 }
 
-/// Expires each record at its own `until_ms`, read against the store's clock.
-#[derive(Debug)]
-struct RecordExpiry {
-    clock: Arc<dyn Clock>,
-}
-
-impl RecordExpiry {
-    fn remaining(&self, record: &Record) -> Option<Duration> {
-        Some(Duration::from_millis(
-            record.until_ms.saturating_sub(self.clock.now_millis()),
-        ))
+impl PartialEq for Expiry {
+    fn eq(&self, other: &Self) -> bool {
+        self.until_ms == other.until_ms
     }
 }
 
-impl Expiry<KeyDigest, Record> for RecordExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &KeyDigest,
-        value: &Record,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        self.remaining(value)
-    }
+impl Eq for Expiry {}
 
-    fn expire_after_update(
-        &self,
-        _key: &KeyDigest,
-        value: &Record,
-        _updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        // A replaced record (its predecessor had expired by the store's clock) lives until its
-        // own expiry, not the predecessor's.
-        self.remaining(value)
+impl PartialOrd for Expiry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Expiry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.until_ms.cmp(&other.until_ms)
+    }
+}
+
+/// One shard: the records (digest → when the record stops counting, in milliseconds since the
+/// epoch) and their expiries, soonest first.
+///
+/// Every record has an entry in `expiries` with its current `until_ms`. A record replaced after
+/// it expired leaves its old entry behind; that entry is recognised (its time no longer matches
+/// the record's) and dropped when it comes up.
+#[derive(Debug, Default)]
+struct Shard {
+    records: HashMap<Slot, u64>,
+    expiries: BinaryHeap<Reverse<Expiry>>,
+}
+
+impl Shard {
+    /// Removes up to `budget` records that have expired by `now`, soonest first, giving their
+    /// slots back to `gate`. Work in proportion to what has expired, never to the size.
+    fn reclaim(&mut self, now_ms: u64, budget: usize, gate: &CapacityGate) {
+        for _ in 0..budget {
+            match self.expiries.peek() {
+                Some(Reverse(next)) if next.until_ms <= now_ms => {}
+                _ => return,
+            }
+            let Some(Reverse(expired)) = self.expiries.pop() else {
+                return;
+            };
+            if let Entry::Occupied(record) = self.records.entry(Slot(expired.digest))
+                && *record.get() == expired.until_ms
+            {
+                record.remove();
+                gate.release();
+            }
+        }
     }
 }
 
@@ -118,21 +163,9 @@ impl MemoryStoreBuilder {
                 "the memory store capacity must be at least 1".into(),
             ));
         }
-        let gate = Arc::new(CapacityGate::new(self.capacity));
-        let listener_gate = Arc::clone(&gate);
-        // No max_capacity: moka must never evict by size. The gate bounds the store instead.
-        let cache = Cache::builder()
-            .initial_capacity(usize::try_from(self.capacity.min(4096)).unwrap_or(4096))
-            .expire_after(RecordExpiry {
-                clock: Arc::clone(&self.clock),
-            })
-            // Every record leaves exactly once (expired, or replaced after it expired by the
-            // store's clock), and gives its slot back then.
-            .eviction_listener(move |_key, _record, _cause| listener_gate.release())
-            .build();
         Ok(MemoryReplayStore {
-            cache,
-            gate,
+            shards: Box::new(std::array::from_fn(|_| Mutex::default())),
+            gate: CapacityGate::new(self.capacity),
             clock: self.clock,
             keys: self.keys,
             metrics: self.metrics.map(|m| m.for_backend(BACKEND_MEMORY)),
@@ -142,21 +175,22 @@ impl MemoryStoreBuilder {
 
 /// An in-process replay store: bounded, atomic per `(issuer, jti)`, and fail-closed when full.
 ///
-/// - **It never evicts an unexpired record.** Its bound is enforced by the store itself, not by
-///   moka's size eviction (which is off): at capacity a new `jti` is refused with
-///   [`CacheError::Capacity`], and records already held stay replays.
-/// - Each record expires at its own `record_until` (moka's per-entry expiry), and its slot is
-///   given back then. A full store reclaims expired records once before it refuses; otherwise
-///   no check does more than O(1) work.
-/// - Insert-if-absent is one atomic moka operation: of concurrent checks of one `jti`, exactly
-///   one is [`Freshness::Fresh`].
+/// - **It never evicts an unexpired record.** Its bound is enforced by the store itself: at
+///   capacity a new `jti` is refused with [`CacheError::Capacity`], and records already held
+///   stay replays.
+/// - Each record expires at its own `record_until`, by the store's clock, and its slot is given
+///   back when it is reclaimed: a few at a time by the checks that pass through its shard, all
+///   at once by a full store before it refuses, or by [`run_maintenance`](Self::run_maintenance).
+///   Reclaiming costs in proportion to what has expired, never to the size.
+/// - Insert-if-absent is one step under the lock of the record's shard: of concurrent checks of
+///   one `jti`, exactly one is [`Freshness::Fresh`].
 ///
 /// Protection covers this process only. Replicas behind a load balancer need a shared store
 /// (`RedisReplayStore`).
 #[derive(Debug)]
 pub struct MemoryReplayStore {
-    cache: Cache<KeyDigest, Record>,
-    gate: Arc<CapacityGate>,
+    shards: Box<[Mutex<Shard>; SHARDS]>,
+    gate: CapacityGate,
     clock: Arc<dyn Clock>,
     keys: KeyScheme,
     metrics: Option<BackendMetrics>,
@@ -189,12 +223,12 @@ impl MemoryReplayStore {
         jti: &str,
         record_until: UnixTime,
     ) -> Result<Freshness, CacheError> {
-        let started = Instant::now();
+        let started = self.metrics.as_ref().map(|_| Instant::now());
         let result = self
             .keys
             .digest(issuer, jti)
             .and_then(|digest| self.check_digest(&digest, unix_millis(record_until)));
-        if let Some(metrics) = &self.metrics {
+        if let (Some(metrics), Some(started)) = (&self.metrics, started) {
             metrics.record(&result, started.elapsed());
         }
         if let Err(CacheError::Capacity { capacity }) = &result {
@@ -216,39 +250,74 @@ impl MemoryReplayStore {
         if until_ms <= now {
             return Err(CacheError::AlreadyExpired);
         }
-        if !self.gate.try_reserve() {
-            // Full. A replay is still a replay, whatever the capacity.
-            if self.contains_live(digest, now) {
-                return Ok(Freshness::Replayed);
+        if let Some(freshness) = self.record(digest, until_ms, now) {
+            return Ok(freshness);
+        }
+        // Full, and the jti is new. Reclaim expired records (in every shard, in proportion to
+        // what has expired), once, then decide. A replay was answered above, full or not.
+        self.reclaim(now, usize::MAX);
+        self.record(digest, until_ms, now)
+            .ok_or(CacheError::Capacity {
+                capacity: self.gate.capacity(),
+            })
+    }
+
+    /// Insert if absent, in one step under the shard's lock; `None` when a new record is needed
+    /// and the store is full.
+    fn record(&self, digest: &KeyDigest, until_ms: u64, now_ms: u64) -> Option<Freshness> {
+        let mut shard = self.shard(digest);
+        shard.reclaim(now_ms, RECLAIM_PER_CHECK, &self.gate);
+        match shard.records.entry(Slot(*digest)) {
+            Entry::Occupied(record) if *record.get() > now_ms => return Some(Freshness::Replayed),
+            // Expired by the store's clock but not reclaimed yet: replaced in place, keeping
+            // its slot. Its old expiry entry is dropped when it comes up.
+            Entry::Occupied(mut record) => {
+                record.insert(until_ms);
             }
-            // Reclaim expired records (moka's timer wheel: work in proportion to what has
-            // expired, not to the size), once, then decide.
-            self.cache.run_pending_tasks();
-            if !self.gate.try_reserve() {
-                return Err(CacheError::Capacity {
-                    capacity: self.gate.capacity(),
-                });
+            Entry::Vacant(vacant) => {
+                if !self.gate.try_reserve() {
+                    return None;
+                }
+                vacant.insert(until_ms);
             }
         }
-        // Insert if absent, or replace a record that has expired by the store's clock but that
-        // moka has not reclaimed yet. One atomic step per key.
-        let entry = self
-            .cache
-            .entry(*digest)
-            .or_insert_with_if(|| Record { until_ms }, |old| old.until_ms <= now);
-        if entry.is_fresh() {
-            Ok(Freshness::Fresh)
-        } else {
-            self.gate.release();
-            Ok(Freshness::Replayed)
+        shard.expiries.push(Reverse(Expiry {
+            until_ms,
+            digest: *digest,
+        }));
+        Some(Freshness::Fresh)
+    }
+
+    /// The shard of `digest`, locked. A poisoned lock is taken over: no code under it can leave
+    /// a shard half-updated (a panic there could only be an allocation failure, which aborts).
+    fn shard(&self, digest: &KeyDigest) -> MutexGuard<'_, Shard> {
+        let (_, jti) = digest.words();
+        // The top bits of the jti hash; the maps hash other bits, with a key.
+        let index = usize::try_from(jti >> 58).unwrap_or(0);
+        let [first, ..] = &*self.shards;
+        self.shards
+            .get(index)
+            .unwrap_or(first)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reclaims up to `budget` expired records from every shard.
+    fn reclaim(&self, now_ms: u64, budget: usize) {
+        for shard in self.shards.iter() {
+            shard
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .reclaim(now_ms, budget, &self.gate);
         }
     }
 
     /// Whether a live record exists for `digest` (no insert).
     pub(crate) fn contains_live(&self, digest: &KeyDigest, now_ms: u64) -> bool {
-        self.cache
-            .get(digest)
-            .is_some_and(|record| record.until_ms > now_ms)
+        self.shard(digest)
+            .records
+            .get(&Slot(*digest))
+            .is_some_and(|until_ms| *until_ms > now_ms)
     }
 
     /// Records held, counting any not yet reclaimed after expiry. Never above
@@ -270,7 +339,7 @@ impl MemoryReplayStore {
     /// Reclaims expired records now. Checks do this by themselves when the store is full; this
     /// is for callers that want an accurate [`len`](Self::len).
     pub fn run_maintenance(&self) {
-        self.cache.run_pending_tasks();
+        self.reclaim(self.clock.now_millis(), usize::MAX);
     }
 
     /// The key scheme.

@@ -297,3 +297,73 @@ fn memory_store_rejects_bad_input_without_recording() {
     assert!(store.is_empty());
     assert!(MemoryReplayStore::with_capacity(0).is_err());
 }
+
+#[test]
+fn memory_store_stale_expiry_of_a_replaced_record_leaves_it_alone() {
+    let clock = ManualClock::new(UnixTime::from_secs(1_790_000_000));
+    let store = MemoryReplayStore::builder()
+        .capacity(10)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let first = UnixTime::from_secs(1_790_000_010);
+    let second = UnixTime::from_secs(1_790_000_100);
+    assert_eq!(store.check(ISS, "j", first), Ok(Freshness::Fresh));
+    clock.advance(Duration::from_secs(20));
+    // Replaced in place after it expired: its first expiry is still queued.
+    assert_eq!(store.check(ISS, "j", second), Ok(Freshness::Fresh));
+    store.run_maintenance();
+    assert_eq!(store.len(), 1);
+    assert_eq!(store.check(ISS, "j", second), Ok(Freshness::Replayed));
+    clock.advance(Duration::from_secs(80));
+    store.run_maintenance();
+    assert_eq!(store.len(), 0, "reclaimed at its second expiry");
+}
+
+#[test]
+fn memory_store_checks_reclaim_expired_records_on_their_way() {
+    let clock = ManualClock::new(UnixTime::from_secs(1_790_000_000));
+    let store = MemoryReplayStore::builder()
+        .capacity(100_000)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    for round in 0..20 {
+        let until = UnixTime::from_secs(1_790_000_000 + round * 10 + 5);
+        for i in 0..1000 {
+            assert_eq!(
+                store.check(ISS, &format!("{round}-{i}"), until),
+                Ok(Freshness::Fresh)
+            );
+        }
+        clock.advance(Duration::from_secs(10));
+    }
+    // Every record but the last round's has expired; the checks reclaimed them as they passed
+    // (up to two per check, in their shard), without maintenance and without being full.
+    assert!(store.len() < 3000, "{} records held", store.len());
+}
+
+#[test]
+fn memory_store_capacity_holds_across_shards_and_threads() {
+    let store = Arc::new(MemoryReplayStore::with_capacity(1000).unwrap());
+    let until = UnixTime::from(std::time::SystemTime::now()).saturating_add(300);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut fresh = 0;
+                for i in 0..1000 {
+                    match store.check(ISS, &format!("{t}-{i}"), until) {
+                        Ok(Freshness::Fresh) => fresh += 1,
+                        Err(CacheError::Capacity { capacity: 1000 }) => {}
+                        other => panic!("{other:?}"),
+                    }
+                }
+                fresh
+            })
+        })
+        .collect();
+    let fresh: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(fresh, 1000);
+    assert_eq!(store.len(), 1000);
+}

@@ -223,9 +223,18 @@ impl IntegrityHash {
 
     /// Parses `sha256:<64 lowercase hex>`.
     pub fn parse(s: &str) -> Option<IntegrityHash> {
-        let hex = s.strip_prefix("sha256:")?;
-        let ok = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        ok.then(|| IntegrityHash(s.to_owned()))
+        Self::is_well_formed(s).then(|| IntegrityHash(s.to_owned()))
+    }
+
+    /// [`IntegrityHash::parse`] of a string already owned, without copying it.
+    pub(crate) fn parse_owned(s: String) -> Option<IntegrityHash> {
+        Self::is_well_formed(&s).then_some(IntegrityHash(s))
+    }
+
+    fn is_well_formed(s: &str) -> bool {
+        s.strip_prefix("sha256:").is_some_and(|hex| {
+            hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
     }
 
     /// The `sha256:...` string.

@@ -5,6 +5,7 @@
 //! verify with (the issuer and `kid`, before an asynchronous key fetch), and showing a token to
 //! a human for debugging.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 
@@ -17,6 +18,7 @@ use crate::error::{Part, VerifyError};
 use crate::json::{self, JsonViolation};
 use crate::key::{PublicKey, kid_is_valid};
 use crate::policy::Policy;
+use crate::strict::{self, Bail};
 use crate::time::UnixTime;
 use crate::token::Header;
 use crate::verify::Verified;
@@ -83,6 +85,49 @@ pub fn decode_unverified<'t>(
     let header = decode_segment(header_b64, Part::Header)?;
     let payload = decode_segment(payload_b64, Part::Payload)?;
     let signature = decode_segment(signature_b64, Part::Signature)?;
+    // One pass over each JSON segment when the token is well formed; on anything else the two
+    // passes below decide, exactly as they always have (see `strict`).
+    let (header, claims) = match single_pass(&header, &payload, policy) {
+        Ok(parsed) => parsed,
+        Err(Bail) => two_pass(header, payload, policy)?,
+    };
+    let signature: [u8; 64] = signature
+        .try_into()
+        .map_err(|s: Vec<u8>| VerifyError::SignatureLength(s.len()))?;
+    // The signing input is `header.payload`, exactly as received.
+    let signing_input = token.rsplit_once('.').map_or("", |(input, _)| input);
+    Ok(UnverifiedToken {
+        signing_input,
+        header,
+        claims,
+        signature,
+    })
+}
+
+/// The header and claims by the single-pass parse, or [`Bail`] if it cannot decide alone.
+pub(crate) fn single_pass(
+    header: &[u8],
+    payload: &[u8],
+    policy: &Policy,
+) -> Result<(Header, Claims), Bail> {
+    let header = std::str::from_utf8(header).map_err(|_| Bail)?;
+    let payload = std::str::from_utf8(payload).map_err(|_| Bail)?;
+    let raw = strict::parse(
+        header,
+        strict::Object::<HeaderMembers>::new(policy.max_json_depth),
+    )?;
+    let header = check_header(raw, policy).map_err(|_| Bail)?;
+    let claims = strict::claims(payload, policy.max_json_depth)?;
+    Ok((header, claims))
+}
+
+/// The header and claims by the strictness pass, then the typed parse: the reference, which
+/// names the fault of any token the single-pass parse gives up on.
+pub(crate) fn two_pass(
+    header: Vec<u8>,
+    payload: Vec<u8>,
+    policy: &Policy,
+) -> Result<(Header, Claims), VerifyError> {
     let header = parse_header(
         &strict_json(header, Part::Header, policy.max_json_depth)?,
         policy,
@@ -96,17 +141,7 @@ pub fn decode_unverified<'t>(
         ClaimsError::Invalid(claim) => VerifyError::InvalidClaim(claim),
         ClaimsError::Missing(claim) => VerifyError::MissingClaim(claim.to_owned()),
     })?;
-    let signature: [u8; 64] = signature
-        .try_into()
-        .map_err(|s: Vec<u8>| VerifyError::SignatureLength(s.len()))?;
-    // The signing input is `header.payload`, exactly as received.
-    let signing_input = token.rsplit_once('.').map_or("", |(input, _)| input);
-    Ok(UnverifiedToken {
-        signing_input,
-        header,
-        claims,
-        signature,
-    })
+    Ok((header, claims))
 }
 
 /// Decodes header and claims as plain JSON, for display. Checks structure, strict base64url,
@@ -185,6 +220,11 @@ fn parse_header(text: &str, policy: &Policy) -> Result<Header, VerifyError> {
         }
         (Ok(raw), None) => raw,
     };
+    check_header((alg, typ, kid), policy)
+}
+
+/// The header's parameters against the policy.
+fn check_header((alg, typ, kid): RawHeader, policy: &Policy) -> Result<Header, VerifyError> {
     let alg = alg.ok_or(VerifyError::MissingHeader("alg"))?;
     if !policy.algorithms.iter().any(|a| a.as_str() == alg) {
         return Err(VerifyError::AlgorithmNotAllowed(truncated(&alg)));
@@ -206,6 +246,37 @@ fn truncated(s: &str) -> String {
 }
 
 type RawHeader = (Option<String>, Option<String>, Option<String>);
+
+/// The header for the single-pass parse: `alg`, `typ` and `kid`, each a string, once; any other
+/// parameter leaves the single pass (and is refused by the two-pass parse).
+#[derive(Default)]
+struct HeaderMembers {
+    alg: Option<String>,
+    typ: Option<String>,
+    kid: Option<String>,
+}
+
+impl<'de> strict::Members<'de> for HeaderMembers {
+    type Out = RawHeader;
+
+    fn member<A: MapAccess<'de>>(
+        &mut self,
+        name: Cow<'de, str>,
+        map: &mut A,
+        _depth_left: usize,
+    ) -> Result<(), A::Error> {
+        match &*name {
+            "alg" => strict::string(&mut self.alg, map),
+            "typ" => strict::string(&mut self.typ, map),
+            "kid" => strict::string(&mut self.kid, map),
+            _ => Err(de::Error::custom("left the single-pass parse")),
+        }
+    }
+
+    fn finish(self) -> Option<RawHeader> {
+        Some((self.alg, self.typ, self.kid))
+    }
+}
 
 struct HeaderSeed<'a> {
     fault: &'a RefCell<Option<VerifyError>>,

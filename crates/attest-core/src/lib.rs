@@ -55,6 +55,7 @@ mod b64;
 mod claims;
 pub mod dangerous;
 mod error;
+mod jcs;
 mod json;
 mod jwk;
 mod jwks;
@@ -62,6 +63,7 @@ mod key;
 mod policy;
 pub mod proof;
 mod reason;
+mod strict;
 mod time;
 mod token;
 mod verify;
@@ -85,5 +87,9 @@ pub const TYP_ATTESTATION: &str = "agent-attestation+jwt";
 /// The `typ` the 0.1.0 original sends. Accepted only when a [`Policy`] opts in.
 pub const TYP_JWT_COMPAT: &str = "JWT";
 
+#[cfg(test)]
+mod jcs_tests;
+#[cfg(test)]
+mod strict_tests;
 #[cfg(test)]
 mod tests;

@@ -48,7 +48,9 @@
 //! # Ok(()) }
 //! ```
 
+use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use rand_core::CryptoRng;
@@ -61,9 +63,11 @@ use sha2::{Digest, Sha256};
 use crate::b64;
 use crate::claims::{Claims, Confirmation};
 use crate::error::{BuildError, Part, ProofError, VerifyError};
+use crate::jcs;
 use crate::json::{self, JsonViolation};
 use crate::jwk::Jwk;
 use crate::key::{PublicKey, SigningKey};
+use crate::strict::{self, Bail};
 use crate::time::UnixTime;
 
 /// The explicit `typ` of a proof (RFC 8725 §3.11).
@@ -143,13 +147,32 @@ pub fn token_hash_of_digest(digest: &[u8; 32]) -> String {
 /// Absent (or `null`) params hash as `{}`. When `params` is an object its `_meta` member is
 /// left out (the proof itself travels in `_meta`); other JSON values are hashed as they are.
 pub fn params_hash(params: Option<&Value>) -> Result<String, ProofError> {
-    let canonical = match params {
+    let mut canonical = Vec::with_capacity(256);
+    let written = match params {
+        None | Some(Value::Null) => {
+            canonical.extend_from_slice(b"{}");
+            Ok(())
+        }
+        Some(Value::Object(map)) => jcs::write_object(map, Some("_meta"), &mut canonical),
+        Some(other) => jcs::write_value(other, &mut canonical),
+    };
+    let canonical = match written {
+        Ok(()) => canonical,
+        // A number JCS writes as a double other than plain digits: serde_jcs formats it.
+        Err(jcs::Uncovered) => canonical_params(params)?,
+    };
+    Ok(b64::encode(&Sha256::digest(&canonical)))
+}
+
+/// The JCS form of the params without `_meta`, by serde_jcs: the reference [`params_hash`]
+/// falls back on, and its tests' oracle.
+pub(crate) fn canonical_params(params: Option<&Value>) -> Result<Vec<u8>, ProofError> {
+    match params {
         None | Some(Value::Null) => serde_jcs::to_vec(&WithoutMeta(&Map::new())),
         Some(Value::Object(map)) => serde_jcs::to_vec(&WithoutMeta(map)),
         Some(other) => serde_jcs::to_vec(other),
     }
-    .map_err(|e| ProofError::Canonicalization(e.to_string()))?;
-    Ok(b64::encode(&Sha256::digest(&canonical)))
+    .map_err(|e| ProofError::Canonicalization(e.to_string()))
 }
 
 /// An object's members other than `_meta`, serialized without copying the object.
@@ -475,10 +498,12 @@ pub fn verify_proof(
     let header = decode(header_b64, Part::Header)?;
     let payload = decode(payload_b64, Part::Payload)?;
     let signature = decode(signature_b64, Part::Signature)?;
-    let header = strict_json(header, Part::Header, limits.max_json_depth)?;
-    let header_jwk = parse_header(&header)?;
-    let payload = strict_json(payload, Part::Payload, limits.max_json_depth)?;
-    let claims = parse_claims(&payload)?;
+    // One pass over each JSON segment when the proof is well formed; on anything else the two
+    // passes decide, exactly as they always have (see `strict`).
+    let (header_jwk, claims) = match single_pass(&header, &payload, limits.max_json_depth) {
+        Ok(parsed) => parsed,
+        Err(Bail) => two_pass(header, payload, limits.max_json_depth)?,
+    };
     let signature: [u8; 64] = signature
         .try_into()
         .map_err(|s: Vec<u8>| ProofError::SignatureLength(s.len()))?;
@@ -515,6 +540,35 @@ pub fn verify_proof(
         claims,
         replay_issuer: key.replay_issuer(),
     })
+}
+
+/// The header's `jwk` and the claims by the single-pass parse, or [`Bail`].
+pub(crate) fn single_pass(
+    header: &[u8],
+    payload: &[u8],
+    max_depth: usize,
+) -> Result<(Option<Jwk>, ProofClaims), Bail> {
+    let header = std::str::from_utf8(header).map_err(|_| Bail)?;
+    let payload = std::str::from_utf8(payload).map_err(|_| Bail)?;
+    let raw = strict::parse(header, strict::Object::<HeaderMembers>::new(max_depth))?;
+    let jwk = check_header(raw).map_err(|_| Bail)?;
+    let raw = strict::parse(payload, strict::Object::<ClaimsMembers>::new(max_depth))?;
+    let claims = claims_from_raw(raw).map_err(|_| Bail)?;
+    Ok((jwk, claims))
+}
+
+/// The header's `jwk` and the claims by the strictness pass, then the typed parse: the
+/// reference, which names the fault of any proof the single-pass parse gives up on.
+pub(crate) fn two_pass(
+    header: Vec<u8>,
+    payload: Vec<u8>,
+    max_depth: usize,
+) -> Result<(Option<Jwk>, ProofClaims), ProofError> {
+    let header = strict_json(header, Part::Header, max_depth)?;
+    let header_jwk = parse_header(&header)?;
+    let payload = strict_json(payload, Part::Payload, max_depth)?;
+    let claims = parse_claims(&payload)?;
+    Ok((header_jwk, claims))
 }
 
 fn check_claims(
@@ -643,7 +697,11 @@ fn parse_header(text: &str) -> Result<Option<Jwk>, ProofError> {
     let fault = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = HeaderSeed { fault: &fault }.deserialize(&mut de);
-    let (alg, typ, jwk) = settle(parsed, Part::Header, fault)?;
+    check_header(settle(parsed, Part::Header, fault)?)
+}
+
+/// The header's `alg` and `typ`; returns the `jwk`.
+fn check_header((alg, typ, jwk): RawHeader) -> Result<Option<Jwk>, ProofError> {
     let alg = alg.ok_or(ProofError::MissingHeader("alg"))?;
     if alg != PROOF_ALG {
         return Err(ProofError::AlgorithmNotAllowed(truncated(&alg)));
@@ -725,7 +783,11 @@ fn parse_claims(text: &str) -> Result<ProofClaims, ProofError> {
     let fault = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = ClaimsSeed { fault: &fault }.deserialize(&mut de);
-    let raw = settle(parsed, Part::Payload, fault)?;
+    claims_from_raw(settle(parsed, Part::Payload, fault)?)
+}
+
+/// The claims' required members and digests.
+fn claims_from_raw(raw: RawClaims) -> Result<ProofClaims, ProofError> {
     let required = |value: Option<String>, name: &'static str| {
         let value = value.ok_or(ProofError::MissingClaim(name))?;
         if value.is_empty() {
@@ -763,6 +825,80 @@ struct RawClaims {
     ph: Option<String>,
     ath: Option<String>,
     nonce: Option<String>,
+}
+
+/// The header for the single-pass parse: `alg` and `typ` strings and a `jwk` object, each once;
+/// any other parameter leaves the single pass (and is refused by the two-pass parse).
+#[derive(Default)]
+struct HeaderMembers {
+    alg: Option<String>,
+    typ: Option<String>,
+    jwk: Option<Jwk>,
+}
+
+impl<'de> strict::Members<'de> for HeaderMembers {
+    type Out = RawHeader;
+
+    fn member<A: MapAccess<'de>>(
+        &mut self,
+        name: Cow<'de, str>,
+        map: &mut A,
+        depth_left: usize,
+    ) -> Result<(), A::Error> {
+        match &*name {
+            "alg" => strict::string(&mut self.alg, map),
+            "typ" => strict::string(&mut self.typ, map),
+            "jwk" => {
+                let jwk =
+                    map.next_value_seed(strict::Object::<strict::JwkMembers>::new(depth_left))?;
+                strict::once(&mut self.jwk, jwk)
+            }
+            _ => Err(de::Error::custom("left the single-pass parse")),
+        }
+    }
+
+    fn finish(self) -> Option<RawHeader> {
+        Some((self.alg, self.typ, self.jwk))
+    }
+}
+
+/// The claims for the single-pass parse: the typed members once each; unknown members are read
+/// strictly (no duplicate names, within the nesting cap) and dropped.
+#[derive(Default)]
+struct ClaimsMembers {
+    raw: RawClaims,
+    unknown: BTreeMap<String, Value>,
+}
+
+impl<'de> strict::Members<'de> for ClaimsMembers {
+    type Out = RawClaims;
+
+    fn member<A: MapAccess<'de>>(
+        &mut self,
+        name: Cow<'de, str>,
+        map: &mut A,
+        depth_left: usize,
+    ) -> Result<(), A::Error> {
+        let raw = &mut self.raw;
+        match &*name {
+            "iat" => {
+                let iat: u64 = map.next_value()?;
+                strict::once(&mut raw.iat, iat)
+            }
+            "aud" => strict::string(&mut raw.aud, map),
+            "jti" => strict::string(&mut raw.jti, map),
+            "mth" => strict::string(&mut raw.mth, map),
+            "nam" => strict::string(&mut raw.nam, map),
+            "ph" => strict::string(&mut raw.ph, map),
+            "ath" => strict::string(&mut raw.ath, map),
+            "nonce" => strict::string(&mut raw.nonce, map),
+            _ => strict::extra(&mut self.unknown, name, map, depth_left),
+        }
+    }
+
+    fn finish(self) -> Option<RawClaims> {
+        Some(self.raw)
+    }
 }
 
 struct ClaimsSeed<'a> {
