@@ -249,6 +249,55 @@ async fn server_initiated_sampling_and_list_changed_events_reach_the_agent() {
     client.cancel().await.unwrap();
 }
 
+#[tokio::test]
+async fn server_initiated_elicitation_and_roots_reach_the_agent() {
+    let dir = fixtures::scratch("everything-elicitation");
+    let upstream = fixtures::everything(&dir);
+    let (addr, _gateway) = fixtures::serve(upstream.upstream.clone(), None, |_| {}).await;
+    let client = Agent::elicitation_and_roots(Some(&fixtures::token()))
+        .connect(addr)
+        .await
+        .unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(
+        tools
+            .iter()
+            .any(|t| t.name == "trigger-elicitation-request"),
+        "{tools:?}"
+    );
+    assert!(
+        tools.iter().any(|t| t.name == "get-roots-list"),
+        "{tools:?}"
+    );
+
+    let elicited = client
+        .call_tool(call("trigger-elicitation-request", json!({})))
+        .await
+        .unwrap();
+    assert!(
+        client
+            .service()
+            .elicitation_requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 1
+    );
+    assert_ne!(elicited.is_error, Some(true), "{}", text(&elicited));
+
+    let roots = client
+        .call_tool(call("get-roots-list", json!({})))
+        .await
+        .unwrap();
+    assert!(
+        client
+            .service()
+            .roots_requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 1
+    );
+    assert!(text(&roots).contains(fixtures::ROOT), "{}", text(&roots));
+    client.cancel().await.unwrap();
+}
+
 /// POSTs one stateless (2026-07-28) `tools/call` of `tool` to the gateway at `addr`, with the
 /// attestation `token` in `_meta` when given.
 async fn stateless_call(

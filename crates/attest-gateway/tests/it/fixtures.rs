@@ -249,10 +249,15 @@ pub struct Agent {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
     pub tool_list_changes: Arc<AtomicU64>,
     pub sampling_requests: Arc<AtomicU64>,
+    pub elicitation_requests: Arc<AtomicU64>,
+    pub roots_requests: Arc<AtomicU64>,
 }
 
 /// What the test agent's "model" answers to a sampling request.
 pub const SAMPLED: &str = "sampled by the agent's model";
+
+/// The root the test agent's client lists.
+pub const ROOT: &str = "file:///agent/workspace";
 
 impl Agent {
     /// A client presenting `token` in its capabilities (both carriers), or nothing.
@@ -264,6 +269,18 @@ impl Agent {
     pub fn sampling(token: Option<&str>) -> Agent {
         let mut capabilities = Map::new();
         capabilities.insert("sampling".into(), Value::Object(Map::new()));
+        Agent::with_capabilities(token, capabilities)
+    }
+
+    /// [`Agent::new`], also declaring that it can take elicitation and roots requests.
+    pub fn elicitation_and_roots(token: Option<&str>) -> Agent {
+        let capabilities = serde_json::json!({
+            "elicitation": {"form": {}},
+            "roots": {"listChanged": true},
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
         Agent::with_capabilities(token, capabilities)
     }
 
@@ -323,6 +340,29 @@ impl ClientHandler for Agent {
             rmcp::model::SamplingMessage::assistant_text(SAMPLED),
             "test-model".into(),
         ))
+    }
+
+    async fn create_elicitation(
+        &self,
+        _request: rmcp::model::ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        self.elicitation_requests.fetch_add(1, Ordering::SeqCst);
+        Ok(
+            rmcp::model::ElicitResult::new(rmcp::model::ElicitationAction::Accept)
+                .with_content(serde_json::json!({"name": "the agent's user"})),
+        )
+    }
+
+    #[allow(deprecated)]
+    async fn list_roots(
+        &self,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
+        self.roots_requests.fetch_add(1, Ordering::SeqCst);
+        Ok(rmcp::model::ListRootsResult::new(vec![
+            rmcp::model::Root::new(ROOT),
+        ]))
     }
 }
 
