@@ -18,7 +18,7 @@ use crate::agent::{AttestationStatus, ProofStatus};
 use crate::error::VerifierError;
 use crate::nonce::ProofNonces;
 use crate::server::AttestingServer;
-use crate::verifier::Verifier;
+use crate::verifier::{Unrecorded, Verifier};
 
 /// What happens when the token bound to a session (at `initialize`) expires mid-session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -262,6 +262,66 @@ impl AttestationGate {
                 AttestationStatus::Failed(e.reason())
             }
         })
+    }
+
+    /// Verifies the attestation a session's `initialize` presented, without recording its `jti`
+    /// when a proof may be checked (see [`AttestationGate::record_binding`]): the status, and
+    /// the attestation still to record.
+    pub(crate) async fn binding_status(
+        &self,
+        presented: Result<Presented, attest_protocol::ProtocolError>,
+    ) -> (AttestationStatus, Option<Unrecorded>) {
+        if self.inner.proofs.all_off() {
+            let status = self.status_of(presented, false).await;
+            return (status.unwrap_or(AttestationStatus::Absent), None);
+        }
+        let attestation = match presented {
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed attestation carrier");
+                return (AttestationStatus::Failed(e.reason()), None);
+            }
+            Ok(Presented::Absent) => return (AttestationStatus::Absent, None),
+            Ok(presented) => match presented.attestation() {
+                Some(attestation) => attestation.token().as_str().to_owned(),
+                None => return (AttestationStatus::Absent, None),
+            },
+        };
+        match self.inner.verifier.verify_unrecorded(&attestation).await {
+            Ok(unrecorded) => (
+                AttestationStatus::Verified(unrecorded.agent().clone()),
+                Some(unrecorded),
+            ),
+            Err(e) => {
+                tracing::info!(reason = %e.reason(), detail = %e, "attestation refused");
+                (AttestationStatus::Failed(e.reason()), None)
+            }
+        }
+    }
+
+    /// Records the `jti` of a session's attestation only once `initialize` passed every other
+    /// check, its proof included (SPEC.md §17.8): a thief presenting a stolen key-bound token
+    /// without the agent's key is refused without spending the agent's token. A replay found
+    /// now is refused (or, under `preferred`/`optional`, served unattested) like any other.
+    pub(crate) async fn record_binding(
+        &self,
+        decided: Result<(AttestationStatus, ProofStatus), Reason>,
+        unrecorded: Option<Unrecorded>,
+    ) -> Result<(AttestationStatus, ProofStatus), Reason> {
+        let Some(unrecorded) = unrecorded else {
+            return decided;
+        };
+        if decided.is_err() {
+            unrecorded.release();
+            return decided;
+        }
+        match self.inner.verifier.record(unrecorded).await {
+            Ok(_) => decided,
+            Err(e) => {
+                tracing::info!(reason = %e.reason(), detail = %e, "attestation refused");
+                let status = self.admit(AttestationStatus::Failed(e.reason()))?;
+                Ok((status, ProofStatus::NotChecked))
+            }
+        }
     }
 
     /// The proof step of a request admitted with `status` (SPEC.md §17.6): by the proof

@@ -307,11 +307,7 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
         };
         // A token binds one session: single use, never from the verified-token cache.
         let presented = attest_protocol::find_in_capabilities(&capabilities);
-        let status = self
-            .gate
-            .status_of(presented, false)
-            .await
-            .unwrap_or(AttestationStatus::Absent);
+        let (status, unrecorded) = self.gate.binding_status(presented).await;
         let params = || params_json(&request);
         // The proof of `initialize` rides in its `_meta` (SPEC.md §17.3). It names no server
         // nonce: none can be known before `initialize` (§17.9).
@@ -327,6 +323,7 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
                 self.gate.admit(status).and(Err(e.reason()))
             }
         };
+        let decided = self.gate.record_binding(decided, unrecorded).await;
         let (status, proof) = match decided {
             Ok(decided) => decided,
             Err(reason) => {

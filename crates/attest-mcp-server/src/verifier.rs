@@ -7,7 +7,7 @@ use attest_cache::{
     Clock, Freshness, Health, MemoryReplayStore, ReplayMetrics, ReplayStore, SystemClock,
 };
 use attest_core::proof::{ExpectedRequest, ProofLimits, RequestBinding, VerifiedProof};
-use attest_core::{Policy, ProofError, UnixTime, VerifyError, dangerous};
+use attest_core::{Policy, ProofError, UnixTime, Verified, VerifyError, dangerous};
 use attest_observe::{Observer, VerificationGuard};
 use sha2::{Digest, Sha256};
 
@@ -286,12 +286,54 @@ impl Verifier {
         }
     }
 
+    /// Verifies `token` without recording its `jti` yet: [`Verifier::record`] does, once the
+    /// request has passed every other check. For `initialize` under a proof policy, so that a
+    /// stolen key-bound token presented without the agent's key is refused without being spent
+    /// (SPEC.md §17.8).
+    pub(crate) async fn verify_unrecorded(&self, token: &str) -> Result<Unrecorded, VerifierError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut guard = self.inner.observer.start_verification();
+        match self.verify_unreplayed(token, &mut guard).await {
+            Ok(verified) => Ok(Unrecorded {
+                agent: VerifiedAgent::new(verified, &digest),
+                guard,
+            }),
+            Err(e) => {
+                finish_error(guard, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Records the `jti` of an attestation [`Verifier::verify_unrecorded`] verified: the
+    /// replay check, the last step of verification (SPEC.md §5 step 11).
+    pub(crate) async fn record(
+        &self,
+        unrecorded: Unrecorded,
+    ) -> Result<VerifiedAgent, VerifierError> {
+        let Unrecorded { agent, guard } = unrecorded;
+        let result = self.record_agent(&agent).await.map(|()| agent);
+        finish(guard, &result);
+        result
+    }
+
     async fn verify_and_record(
         &self,
         token: &str,
         digest: &[u8; 32],
         guard: &mut VerificationGuard,
     ) -> Result<VerifiedAgent, VerifierError> {
+        let agent = VerifiedAgent::new(self.verify_unreplayed(token, guard).await?, digest);
+        self.record_agent(&agent).await?;
+        Ok(agent)
+    }
+
+    /// Every check of SPEC.md §5 but the replay check.
+    async fn verify_unreplayed(
+        &self,
+        token: &str,
+        guard: &mut VerificationGuard,
+    ) -> Result<Verified, VerifierError> {
         let policy = &self.inner.policy;
         let unverified = dangerous::decode_unverified(token, policy)?;
         guard.set_issuer(unverified.issuer());
@@ -312,29 +354,55 @@ impl Verifier {
                 return Err(VerifierError::KeysUnavailable(why));
             }
         };
-        let verified = unverified.verify(&key, policy, self.now())?;
-        // Only now, after every other check, is the jti recorded (SPEC.md §5 step 11).
+        Ok(unverified.verify(&key, policy, self.now())?)
+    }
+
+    /// Records the `jti` of `agent`'s attestation, verified in every other respect (SPEC.md §5
+    /// step 11), until the last moment the policy accepts it.
+    async fn record_agent(&self, agent: &VerifiedAgent) -> Result<(), VerifierError> {
         let freshness = self
             .inner
             .replay
-            .check_and_record(
-                verified.issuer(),
-                verified.jti(),
-                verified.replay_record_until(),
-            )
+            .check_and_record(agent.issuer(), &agent.claims().jti, agent.valid_until())
             .await
             .map_err(|e| VerifierError::ReplayStoreUnavailable(e.to_string()))?;
         match freshness {
-            Freshness::Fresh => Ok(VerifiedAgent::new(verified, digest)),
+            Freshness::Fresh => Ok(()),
             Freshness::Replayed => Err(VerifierError::Replay),
         }
+    }
+}
+
+/// An attestation verified in every respect but replay: its `jti` is not recorded yet.
+/// [`Verifier::record`] records it; [`Unrecorded::release`] drops it unrecorded.
+pub(crate) struct Unrecorded {
+    agent: VerifiedAgent,
+    guard: VerificationGuard,
+}
+
+impl Unrecorded {
+    /// The agent, as the rest of the request's checks see it.
+    pub(crate) fn agent(&self) -> &VerifiedAgent {
+        &self.agent
+    }
+
+    /// Ends the verification without recording the `jti`: the request was refused for
+    /// another reason (its proof), and the token stays usable by its holder.
+    pub(crate) fn release(self) {
+        self.guard.finish(Ok(()));
     }
 }
 
 fn finish(guard: VerificationGuard, result: &Result<VerifiedAgent, VerifierError>) {
     match result {
         Ok(_) => guard.finish(Ok(())),
-        Err(VerifierError::Token(e)) => guard.finish_error(e),
-        Err(e) => guard.finish(Err(e.reason())),
+        Err(e) => finish_error(guard, e),
+    }
+}
+
+fn finish_error(guard: VerificationGuard, error: &VerifierError) {
+    match error {
+        VerifierError::Token(e) => guard.finish_error(e),
+        e => guard.finish(Err(e.reason())),
     }
 }

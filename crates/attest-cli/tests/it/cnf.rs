@@ -306,7 +306,6 @@ async fn a_cnf_key_token_is_served_with_the_agents_proofs_and_refused_without() 
     client.cancel().await.unwrap();
 
     // A stolen token alone, or with proofs signed by the thief's key: refused at initialize.
-    // (A fresh token each time: `initialize` records a token's jti before checking its proof.)
     let token = generate(&issuer, &["--cnf-key", agent_file.to_str().unwrap()]);
     let stolen: Arc<dyn TokenSource> = Arc::new(StaticToken::new(token.clone()).unwrap());
     let refused = connect(&url, Arc::clone(&stolen), None).await.unwrap_err();

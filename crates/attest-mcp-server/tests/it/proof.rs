@@ -258,6 +258,55 @@ async fn a_client_without_the_agent_key_cannot_open_a_session() {
     assert_eq!(handler.calls.load(Ordering::SeqCst), 0);
 }
 
+/// Connects a client presenting the fixed `token` (proofs signed with `proof_key`, if any) to a
+/// fresh session of `gate`'s server over a duplex.
+async fn connect_with_token(
+    gate: &AttestationGate,
+    token: &str,
+    proof_key: Option<SigningKey>,
+) -> Result<Client, rmcp::service::ClientInitializeError> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let server = gate.wrap(Bound::default());
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    let source: Arc<dyn TokenSource> =
+        Arc::new(attest_mcp_client::StaticToken::new(token.to_owned()).unwrap());
+    let mut transport = attest_mcp_client::attesting(client_io, source, AUDIENCE);
+    if let Some(key) = proof_key {
+        transport = transport.with_proof_key(key);
+    }
+    ().serve(transport).await
+}
+
+#[tokio::test]
+async fn a_thief_cannot_spend_a_stolen_token_at_initialize() {
+    // SPEC.md §17.8: the token's jti is recorded only after the proof passed, so a thief who
+    // presents the agent's token first, without the agent's key, does not burn it.
+    let gate = gate(ProofPolicy::Required);
+    let token = bound_token();
+    let error = connect_with_token(&gate, &token, None).await.unwrap_err();
+    assert_eq!(init_reason(error), "attestation_proof_required");
+    let error = connect_with_token(&gate, &token, Some(thief_key()))
+        .await
+        .unwrap_err();
+    assert_eq!(init_reason(error), "attestation_proof_invalid");
+
+    let agent = connect_with_token(&gate, &token, Some(agent_key()))
+        .await
+        .unwrap();
+    assert!(call(&agent, "whoami", json!({})).await.is_ok());
+    agent.cancel().await.unwrap();
+
+    // Once the agent bound a session with it, the token is spent: a replay, even with the key.
+    let error = connect_with_token(&gate, &token, Some(agent_key()))
+        .await
+        .unwrap_err();
+    assert_eq!(init_reason(error), "attestation_replay");
+}
+
 #[tokio::test]
 async fn proofs_off_ignores_them_and_optional_checks_what_is_there() {
     // Off: a proof-less session works; so does one with proofs (ignored).
