@@ -1,7 +1,7 @@
 //! `attest inspect`: a token's header and claims, decoded WITHOUT verifying anything, for
 //! debugging. Everything it prints is labelled UNVERIFIED.
 
-use attest_core::dangerous;
+use attest_core::{UnixTime, dangerous};
 use serde_json::{Value, json};
 
 use crate::output::{self, CliError, Format};
@@ -60,7 +60,7 @@ pub(crate) fn run(args: &InspectArgs) -> Result<(), CliError> {
                 if let Some(at) = claims.get(name).and_then(Value::as_u64) {
                     println!(
                         "{label}: {} ({})",
-                        output::rfc3339(at),
+                        UnixTime::from_secs(at).to_rfc3339(),
                         output::relative(at, now)
                     );
                 }
@@ -68,7 +68,7 @@ pub(crate) fn run(args: &InspectArgs) -> Result<(), CliError> {
             match exp {
                 Some(exp) => println!(
                     "expires: {} ({})",
-                    output::rfc3339(exp),
+                    UnixTime::from_secs(exp).to_rfc3339(),
                     output::expiry_relative(exp, now)
                 ),
                 None => println!("expires: no integer `exp` claim"),

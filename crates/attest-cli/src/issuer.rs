@@ -539,7 +539,7 @@ async fn rotate(
     eprintln!(
         "rotated: signing with kid {kid}; {} stays published until {}",
         previous.kid(),
-        output::rfc3339(until.as_secs())
+        until.to_rfc3339()
     );
     (
         StatusCode::OK,

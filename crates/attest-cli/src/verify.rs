@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use attest_core::{Claims, Reason};
+use attest_core::{Claims, Reason, UnixTime};
 use attest_mcp_server::{VerifiedAgent, Verifier, VerifierError};
 use attest_observe::Observer;
 
@@ -140,7 +140,7 @@ fn report(outcome: &Result<VerifiedAgent, VerifierError>, format: Format) -> Exi
             let exp = agent.expires_at().as_secs();
             println!(
                 "  expires:      {} ({})",
-                output::rfc3339(exp),
+                UnixTime::from_secs(exp).to_rfc3339(),
                 output::expiry_relative(exp, now)
             );
         }

@@ -72,3 +72,15 @@ fn json_top_level_must_be_one_object() {
         );
     }
 }
+
+#[test]
+fn rfc3339_known_instants() {
+    use crate::UnixTime;
+    let rfc3339 = |secs| UnixTime::from_secs(secs).to_rfc3339();
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(rfc3339(1_790_000_000), "2026-09-21T14:13:20Z");
+    assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    // Never panics, even at the end of time.
+    let _ = rfc3339(u64::MAX);
+}

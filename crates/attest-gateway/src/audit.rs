@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use attest_core::Claims;
+use attest_core::{Claims, UnixTime};
 use serde::Serialize;
 
 use crate::error::GatewayError;
@@ -93,7 +93,7 @@ impl<'a> AuditRecord<'a> {
     /// The record as one line of JSON, newline included.
     pub fn to_json_line(&self) -> String {
         let line = Line {
-            time: rfc3339(self.time),
+            time: UnixTime::from_secs(self.time).to_rfc3339(),
             session: self.session.map(cap),
             issuer: self.issuer.map(cap),
             subject: self.subject.map(cap),
@@ -266,50 +266,4 @@ fn open_append(path: &Path) -> Result<File, GatewayError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
-}
-
-/// Seconds since the epoch as an RFC 3339 UTC time, e.g. `2026-09-21T14:13:20Z`.
-pub(crate) fn rfc3339(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm, for
-/// non-negative day counts; the same as attest-cli's). Every term is bounded, and saturating
-/// arithmetic keeps even `u64::MAX` seconds from panicking.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01, so that leap days fall at the end of a year.
-    let z = days.saturating_add(719_468);
-    let era = z / 146_097;
-    let doe = z % 146_097; // day of era, [0, 146096]
-    let yoe = doe
-        .saturating_sub(doe / 1460)
-        .saturating_add(doe / 36_524)
-        .saturating_sub(doe / 146_096)
-        / 365; // year of era, [0, 399]
-    let doy = doe.saturating_sub(
-        yoe.saturating_mul(365)
-            .saturating_add(yoe / 4)
-            .saturating_sub(yoe / 100),
-    ); // [0, 365]
-    let mp = doy.saturating_mul(5).saturating_add(2) / 153; // [0, 11]
-    let day = doy
-        .saturating_sub(mp.saturating_mul(153).saturating_add(2) / 5)
-        .saturating_add(1);
-    let month = if mp < 10 {
-        mp.saturating_add(3)
-    } else {
-        mp.saturating_sub(9)
-    };
-    let year = yoe
-        .saturating_add(era.saturating_mul(400))
-        .saturating_add(u64::from(month <= 2));
-    (year, month, day)
 }
