@@ -5,11 +5,10 @@
 use std::path::PathBuf;
 
 use attest_gateway::{AuditLog, Gateway, GatewayOptions, GatewayPolicy, PolicyHandle, Upstream};
-use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 
 use crate::gate::GateArgs;
 use crate::output::{self, CliError};
-use crate::serve::{runtime, serve_until_signal, verifier};
+use crate::serve::{runtime, serve_mcp, verifier};
 use crate::trust::PolicyArgs;
 
 /// Arguments of `attest gateway`.
@@ -173,21 +172,10 @@ async fn serve_http(
         |s| format!("{} {}", s.name, s.version),
     );
     eprintln!("upstream: {name}, protocol {}", info.protocol_version);
-    let mut config = StreamableHttpServerConfig::default();
-    if !allowed_hosts.is_empty() {
-        config = config.with_allowed_hosts(allowed_hosts.to_vec());
-    }
-    let cancel = config.cancellation_token.clone();
-    let app = gateway.router_with_config(config);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CliError::failed(format!("cannot listen on {listen}: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
-    // Scripts and tests read this line to learn the port.
-    eprintln!("listening on http://{addr}/mcp");
-    serve_until_signal(listener, app, move || cancel.cancel()).await
+    serve_mcp(listen, allowed_hosts, |config| {
+        gateway.router_with_config(config)
+    })
+    .await
 }
 
 /// On every SIGHUP, reloads the policy file (if any) and reopens the audit log (for rotation).

@@ -85,38 +85,51 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
             enforcement,
             trusted_issuers: args.policy.issuer.clone(),
         });
-        let mut config = StreamableHttpServerConfig::default();
-        if !args.allowed_hosts.is_empty() {
-            config = config.with_allowed_hosts(args.allowed_hosts.clone());
-        }
-        let cancel = config.cancellation_token.clone();
-        let app = attest_mcp_server::http::router_with_config(
-            move || Tools::new(Arc::clone(&context)),
-            gate,
-            config,
-        );
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .map_err(|e| CliError::failed(format!("cannot listen on {}: {e}", args.listen)))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
         eprintln!(
             "attest serve: {}, trusting {}, audience {}",
             args.gate.describe(),
             args.policy.issuer.join(", "),
             args.policy.audience.join(", ")
         );
-        if args.allowed_hosts.is_empty() && !addr.ip().is_loopback() {
-            eprintln!(
-                "note: only requests with Host localhost, 127.0.0.1 or ::1 are served; add \
-                 --allowed-host NAME for the names clients use"
-            );
-        }
-        // Scripts and tests read this line to learn the port.
-        eprintln!("listening on http://{addr}/mcp");
-        serve_until_signal(listener, app, move || cancel.cancel()).await
+        serve_mcp(&args.listen, &args.allowed_hosts, |config| {
+            attest_mcp_server::http::router_with_config(
+                move || Tools::new(Arc::clone(&context)),
+                gate,
+                config,
+            )
+        })
+        .await
     })
+}
+
+/// Serves the MCP router `app` builds (from rmcp's streamable-HTTP configuration, with
+/// `allowed_hosts`) at `listen`, until SIGINT or SIGTERM, which also ends rmcp's open streams.
+pub(crate) async fn serve_mcp(
+    listen: &str,
+    allowed_hosts: &[String],
+    app: impl FnOnce(StreamableHttpServerConfig) -> axum::Router,
+) -> Result<(), CliError> {
+    let mut config = StreamableHttpServerConfig::default();
+    if !allowed_hosts.is_empty() {
+        config = config.with_allowed_hosts(allowed_hosts.to_vec());
+    }
+    let cancel = config.cancellation_token.clone();
+    let app = app(config);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::failed(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::failed(format!("cannot read the bound address: {e}")))?;
+    if allowed_hosts.is_empty() && !addr.ip().is_loopback() {
+        eprintln!(
+            "note: only requests with Host localhost, 127.0.0.1 or ::1 are served; add \
+             --allowed-host NAME for the names clients use"
+        );
+    }
+    // Scripts and tests read this line to learn the port.
+    eprintln!("listening on http://{addr}/mcp");
+    serve_until_signal(listener, app, move || cancel.cancel()).await
 }
 
 /// The multi-threaded runtime of a serving command.
