@@ -168,15 +168,18 @@ impl GatewayHandler {
         ))
     }
 
-    /// True if the policy would let the agent of `context` use `target`: what list results
-    /// show. Not audited: listing decides nothing.
-    fn visible(&self, target: Target<'_>, context: &RequestContext<RoleServer>) -> bool {
-        let agent = context.extensions.get::<VerifiedAgent>();
-        self.shared
-            .policy
-            .current()
-            .decide(agent.map(VerifiedAgent::claims), target)
-            .allowed
+    /// Whether the policy would let the agent of `context` use a target: what list results
+    /// show. One policy snapshot serves the whole list. Not audited: listing decides nothing.
+    fn visibility<'a>(
+        &self,
+        context: &'a RequestContext<RoleServer>,
+    ) -> impl Fn(Target<'_>) -> bool + 'a {
+        let policy = self.shared.policy.current();
+        let agent = context
+            .extensions
+            .get::<VerifiedAgent>()
+            .map(VerifiedAgent::claims);
+        move |target| policy.decide(agent, target).allowed
     }
 
     /// The session a request belongs to, for the audit log: the streamable-HTTP session id, or
@@ -336,9 +339,10 @@ impl ServerHandler for GatewayHandler {
                 &context,
             )
             .await?;
+        let visible = self.visibility(&context);
         result
             .tools
-            .retain(|tool| self.visible(Target::Tool(&tool.name), &context));
+            .retain(|tool| visible(Target::Tool(&tool.name)));
         Ok(result)
     }
 
@@ -354,9 +358,10 @@ impl ServerHandler for GatewayHandler {
                 &context,
             )
             .await?;
+        let visible = self.visibility(&context);
         result
             .resources
-            .retain(|resource| self.visible(Target::Resource(&resource.uri), &context));
+            .retain(|resource| visible(Target::Resource(&resource.uri)));
         Ok(result)
     }
 
@@ -372,9 +377,10 @@ impl ServerHandler for GatewayHandler {
                 &context,
             )
             .await?;
+        let visible = self.visibility(&context);
         result
             .prompts
-            .retain(|prompt| self.visible(Target::Prompt(&prompt.name), &context));
+            .retain(|prompt| visible(Target::Prompt(&prompt.name)));
         Ok(result)
     }
 

@@ -240,15 +240,11 @@ impl AttestationGate {
         presented: Result<Presented, attest_protocol::ProtocolError>,
         reusable: bool,
     ) -> Option<AttestationStatus> {
-        let attestation = match presented {
-            Err(e) => {
-                tracing::debug!(error = %e, "malformed attestation carrier");
-                return Some(AttestationStatus::Failed(e.reason()));
-            }
-            Ok(Presented::Absent) => return None,
-            Ok(presented) => presented.attestation().cloned()?,
+        let token = match presented_token(presented) {
+            Ok(token) => token?,
+            Err(status) => return Some(status),
         };
-        let token = attestation.token().as_str();
+        let token = token.as_str();
         let verifier = &self.inner.verifier;
         let result = if reusable {
             verifier.verify_reusable(token).await
@@ -275,18 +271,12 @@ impl AttestationGate {
             let status = self.status_of(presented, false).await;
             return (status.unwrap_or(AttestationStatus::Absent), None);
         }
-        let attestation = match presented {
-            Err(e) => {
-                tracing::debug!(error = %e, "malformed attestation carrier");
-                return (AttestationStatus::Failed(e.reason()), None);
-            }
-            Ok(Presented::Absent) => return (AttestationStatus::Absent, None),
-            Ok(presented) => match presented.attestation() {
-                Some(attestation) => attestation.token().as_str().to_owned(),
-                None => return (AttestationStatus::Absent, None),
-            },
+        let token = match presented_token(presented) {
+            Ok(Some(token)) => token,
+            Ok(None) => return (AttestationStatus::Absent, None),
+            Err(status) => return (status, None),
         };
-        match self.inner.verifier.verify_unrecorded(&attestation).await {
+        match self.inner.verifier.verify_unrecorded(token.as_str()).await {
             Ok(unrecorded) => (
                 AttestationStatus::Verified(unrecorded.agent().clone()),
                 Some(unrecorded),
@@ -608,6 +598,20 @@ fn claimed_nonce(proof: &str) -> Result<Option<String>, attest_core::VerifyError
         .get("nonce")
         .and_then(Value::as_str)
         .map(str::to_owned))
+}
+
+/// The token a message presented: `None` when it presented none, or the status of a malformed
+/// carrier.
+fn presented_token(
+    presented: Result<Presented, attest_protocol::ProtocolError>,
+) -> Result<Option<Token>, AttestationStatus> {
+    match presented {
+        Err(e) => {
+            tracing::debug!(error = %e, "malformed attestation carrier");
+            Err(AttestationStatus::Failed(e.reason()))
+        }
+        Ok(presented) => Ok(presented.attestation().map(|a| a.token().clone())),
+    }
 }
 
 fn insert(
