@@ -12,9 +12,11 @@
 //! warm-up) and prints `{"ops_per_sec", "us_per_op", "n"}`: `cargo xtask bench --compare`
 //! alternates `ops full_flow --seconds 2` with the Python script. Operations: `floor_sign`, `floor_verify_strict`, `floor` (sign + `verify_strict`),
 //! `create`, `parse`, `verify`, `create_verify`, `replay` (a `MemoryReplayStore::check`),
-//! `full_flow`; and whole MCP sessions over a duplex: `duplex_plain`, `duplex_attested`,
-//! `duplex_attested_one_carrier` (every session mode mints the same tokens, so that the
-//! difference between two of them is what attestation adds inside the session).
+//! `full_flow`; and whole MCP sessions over a duplex (count mode only): `duplex_plain`,
+//! `duplex_attested`, `duplex_attested_one_carrier`, and `duplex_gate_no_token` (the gate under
+//! policy `optional` and no token: what the wrapper costs without verifying). Every session mode
+//! mints the same tokens, so that the difference between two of them is what attestation adds
+//! inside the session.
 //!
 //! The proof operations (issue #10, as `attest-mcp-server`'s `proof` bench) sign their N single-use
 //! proofs first, so count only the measured function (count mode only):
@@ -71,14 +73,21 @@ fn main() {
         .unwrap();
     let until = now.saturating_add(330);
 
-    let carriers = match op.as_str() {
-        "duplex_plain" => Some(None),
-        "duplex_attested" => Some(Some(Carriers::Both)),
-        "duplex_attested_one_carrier" => Some(Some(Carriers::Extensions)),
+    let session = match op.as_str() {
+        "duplex_plain" => Some(Session::Plain),
+        "duplex_attested" => Some(Session::Attested(Carriers::Both)),
+        "duplex_attested_one_carrier" => Some(Session::Attested(Carriers::Extensions)),
+        "duplex_gate_no_token" => Some(Session::GateWithoutToken),
         _ => None,
     };
-    if let Some(carriers) = carriers {
-        sessions(n, carriers, &template, &key, now);
+    if let Some(session) = session {
+        if seconds.is_some() {
+            eprintln!(
+                "ops: {op} counts instructions only: give a number of sessions, not --seconds"
+            );
+            std::process::exit(2);
+        }
+        sessions(n, session, &template, &key, now);
         return;
     }
     if op.starts_with("proof") {
@@ -139,10 +148,22 @@ fn main() {
     }
 }
 
-/// `n` duplex sessions, with tokens in `carriers` (or none), minting `n` tokens in every case.
+/// What a duplex session presents, and to which server.
+#[derive(Clone, Copy)]
+enum Session {
+    /// No token, to the plain handler.
+    Plain,
+    /// A token in `carriers`, to the handler behind a gate of policy `required`.
+    Attested(Carriers),
+    /// No token, to the handler behind a gate of policy `optional`: what the gate itself costs
+    /// (the wrapper, the advertisement, the admission of every request), without verifying.
+    GateWithoutToken,
+}
+
+/// `n` duplex sessions of kind `session`, minting `n` tokens in every case.
 fn sessions(
     n: u64,
-    carriers: Option<Carriers>,
+    session: Session,
     template: &attest_core::TokenBuilder,
     key: &attest_core::SigningKey,
     now: UnixTime,
@@ -153,9 +174,9 @@ fn sessions(
         .collect();
     let capabilities: Vec<_> = tokens
         .iter()
-        .map(|t| match carriers {
-            Some(carriers) => mcp::capabilities(Some(t), carriers).unwrap(),
-            None => mcp::capabilities(None, Carriers::Both).unwrap(),
+        .map(|t| match session {
+            Session::Attested(carriers) => mcp::capabilities(Some(t), carriers).unwrap(),
+            _ => mcp::capabilities(None, Carriers::Both).unwrap(),
         })
         .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -167,12 +188,23 @@ fn sessions(
         .keys(attest_bench::trust(ISSUER, key).unwrap())
         .build()
         .unwrap();
-    let gate = AttestationGate::new(verifier, Enforcement::Required);
-    let gate = carriers.is_some().then_some(&gate);
+    let (gate, expected) = match session {
+        Session::Plain => (None, mcp::expected(false)),
+        Session::Attested(_) => {
+            let gate = AttestationGate::new(verifier, Enforcement::Required);
+            (Some(gate), mcp::expected(true))
+        }
+        Session::GateWithoutToken => {
+            let gate = AttestationGate::new(verifier, Enforcement::Optional);
+            (Some(gate), "absent")
+        }
+    };
     rt.block_on(async {
         for capabilities in capabilities {
-            let text = mcp::duplex_session(gate, capabilities).await.unwrap();
-            assert_eq!(text, mcp::expected(gate.is_some()));
+            let text = mcp::duplex_session(gate.as_ref(), capabilities)
+                .await
+                .unwrap();
+            assert_eq!(text, expected);
         }
     });
 }

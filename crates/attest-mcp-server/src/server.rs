@@ -301,12 +301,12 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
         request: InitializeRequestParams,
         mut context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        let capabilities = match serde_json::to_value(&request.capabilities) {
-            Ok(Value::Object(capabilities)) => capabilities,
-            _ => Map::new(),
-        };
         // A token binds one session: single use, never from the verified-token cache.
-        let presented = attest_protocol::find_in_capabilities(&capabilities);
+        let capabilities = &request.capabilities;
+        let presented = attest_protocol::find_in_capability_carriers(
+            (capabilities.extensions.as_ref()).and_then(|e| e.get(attest_protocol::EXTENSION_ID)),
+            (capabilities.experimental.as_ref()).and_then(|e| e.get(attest_protocol::LEGACY_KEY)),
+        );
         let (status, unrecorded) = self.gate.binding_status(presented).await;
         let params = || params_json(&request);
         // The proof of `initialize` rides in its `_meta` (SPEC.md §17.3). It names no server

@@ -121,7 +121,14 @@ impl ClientAttestation {
     /// unknown version; a list member that is not an array of strings; a `proof` that is not a
     /// non-empty string.
     pub fn from_value_at(value: &Value, at: &str) -> Result<ClientAttestation, ProtocolError> {
-        let object = json::object(value, at)?;
+        Self::from_object_at(json::object(value, at)?, at)
+    }
+
+    /// [`ClientAttestation::from_value_at`] of a value already known to be an object.
+    fn from_object_at(
+        object: &Map<String, Value>,
+        at: &str,
+    ) -> Result<ClientAttestation, ProtocolError> {
         let version = json::string(object, at, "version")?;
         let version = Version::from_wire(version).ok_or_else(|| ProtocolError::UnknownVersion {
             pointer: json::child(at, "version"),
@@ -366,6 +373,29 @@ pub fn find_in_capabilities(capabilities: &Map<String, Value>) -> Result<Present
     decide(found)
 }
 
+/// [`find_in_capabilities`] for capabilities that an SDK has already parsed into typed
+/// containers, where each carrier is a JSON object: `extension` is
+/// `capabilities.extensions[EXTENSION_ID]` and `legacy` is
+/// `capabilities.experimental["security.attestation"]`, each if present. The decision is the
+/// same (precedence, strict reading, conflicts), without turning the whole capabilities,
+/// tokens included, back into JSON first.
+pub fn find_in_capability_carriers(
+    extension: Option<&Map<String, Value>>,
+    legacy: Option<&Map<String, Value>>,
+) -> Result<Presented, ProtocolError> {
+    let mut found = Vec::new();
+    for ((carrier, container, key), object) in
+        CAPABILITY_CARRIERS.into_iter().zip([extension, legacy])
+    {
+        if let Some(object) = object {
+            let pointer = json::child(&json::child("", container), key);
+            let attestation = ClientAttestation::from_object_at(object, &pointer)?;
+            found.push((carrier, pointer, attestation));
+        }
+    }
+    decide(found)
+}
+
 /// Finds the attestation in a request's `_meta` (protocol 2026-07-28).
 ///
 /// Precedence: `_meta[EXTENSION_ID]`, then the client capabilities in
@@ -531,10 +561,7 @@ fn collect_from_capabilities(
     at: &str,
     found: &mut Vec<Found>,
 ) -> Result<(), ProtocolError> {
-    for (carrier, container, key) in [
-        (Carrier::Extensions, "extensions", EXTENSION_ID),
-        (Carrier::Experimental, "experimental", LEGACY_KEY),
-    ] {
+    for (carrier, container, key) in CAPABILITY_CARRIERS {
         let Some(map) = json::container(capabilities, at, container)? else {
             continue;
         };
@@ -546,6 +573,13 @@ fn collect_from_capabilities(
     }
     Ok(())
 }
+
+/// The carriers in client capabilities, by precedence: the carrier, its container member, and
+/// its key there.
+const CAPABILITY_CARRIERS: [(Carrier, &str, &str); 2] = [
+    (Carrier::Extensions, "extensions", EXTENSION_ID),
+    (Carrier::Experimental, "experimental", LEGACY_KEY),
+];
 
 /// The first candidate wins, provided every other one carries the same token.
 fn decide(found: Vec<Found>) -> Result<Presented, ProtocolError> {

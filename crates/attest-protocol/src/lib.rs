@@ -58,8 +58,9 @@ mod version;
 
 pub use client::{
     Carrier, Carriers, ClientAttestation, DEFAULT_ATTESTATION_TYPES, DEFAULT_SUPPORTED_ALGORITHMS,
-    Presented, RequestPresentation, Token, find_in_capabilities, find_in_meta, find_in_params,
-    find_with_proof_in_meta, find_with_proof_in_params, insert_proof_into_meta,
+    Presented, RequestPresentation, Token, find_in_capabilities, find_in_capability_carriers,
+    find_in_meta, find_in_params, find_with_proof_in_meta, find_with_proof_in_params,
+    insert_proof_into_meta,
 };
 pub use error::ProtocolError;
 pub use result::{TrustLevel, VerificationResult};

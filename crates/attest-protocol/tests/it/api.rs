@@ -2,8 +2,9 @@
 //! precedence between carriers.
 
 use attest_protocol::{
-    Carrier, Carriers, ClientAttestation, Presented, ProtocolError, TrustLevel, Version,
-    find_in_capabilities, find_in_meta, find_in_params,
+    Carrier, Carriers, ClientAttestation, EXTENSION_ID, LEGACY_KEY, Presented, ProtocolError,
+    TrustLevel, Version, find_in_capabilities, find_in_capability_carriers, find_in_meta,
+    find_in_params,
 };
 use serde_json::{Map, Value, json};
 
@@ -205,6 +206,55 @@ fn writing_into_a_malformed_container_fails_instead_of_overwriting() {
             ..
         }
     ));
+}
+
+/// `find_in_capability_carriers`, which servers use on capabilities an SDK has typed, decides
+/// exactly as `find_in_capabilities` does on the same capabilities as JSON: the same carrier,
+/// the same attestation, or the same error at the same pointer.
+#[test]
+fn typed_carriers_are_read_as_the_json_capabilities_are() {
+    let object = json!({"version": "0.1.0", "token": "t"});
+    let cases = [
+        json!({}),
+        json!({"extensions": {}, "experimental": {"other": {}}}),
+        json!({"extensions": {EXTENSION_ID: object}}),
+        json!({"experimental": {LEGACY_KEY: object}}),
+        json!({"extensions": {EXTENSION_ID: object}, "experimental": {LEGACY_KEY: object}}),
+        json!({"extensions": {EXTENSION_ID: object},
+               "experimental": {LEGACY_KEY: {"version": "0.1.0", "token": "t", "attestation_types": ["provider"]}}}),
+        json!({"extensions": {EXTENSION_ID: object},
+               "experimental": {LEGACY_KEY: {"version": "0.1.0", "token": "other"}}}),
+        json!({"extensions": {EXTENSION_ID: {"version": "0.1.0"}}, "experimental": {LEGACY_KEY: object}}),
+        json!({"extensions": {EXTENSION_ID: object}, "experimental": {LEGACY_KEY: {"version": "0.1.0", "token": ""}}}),
+        json!({"experimental": {LEGACY_KEY: {"version": "9.9.9", "token": "t"}}}),
+        json!({"experimental": {LEGACY_KEY: {"version": 1, "token": "t"}}}),
+        json!({"extensions": {EXTENSION_ID: {"version": "0.1.0", "token": "t", "supported_algorithms": "EdDSA"}}}),
+        json!({"extensions": {EXTENSION_ID: {"version": "0.1.0", "token": "t", "attestation_types": [1]}}}),
+        json!({"extensions": {EXTENSION_ID: {"version": "0.1.0", "token": "t", "proof": ""}}}),
+        json!({"extensions": {EXTENSION_ID: {"version": "0.1.0", "token": "t", "proof": "p", "x": [1]}}}),
+    ];
+    let (mut present, mut refused) = (0, 0);
+    for case in cases {
+        let carrier = |container: &str, key: &str| case.get(container)?.get(key)?.as_object();
+        let typed = find_in_capability_carriers(
+            carrier("extensions", EXTENSION_ID),
+            carrier("experimental", LEGACY_KEY),
+        );
+        let json = find_in_capabilities(case.as_object().unwrap());
+        match (typed, json) {
+            (Ok(typed), Ok(json)) => {
+                present += usize::from(typed.attestation().is_some());
+                assert_eq!(typed, json, "{case}");
+            }
+            (Err(typed), Err(json)) => {
+                refused += 1;
+                assert_eq!(typed.to_string(), json.to_string(), "{case}");
+                assert_eq!(typed.pointer(), json.pointer(), "{case}");
+            }
+            (typed, json) => panic!("{case}: typed {typed:?}, JSON {json:?}"),
+        }
+    }
+    assert_eq!((present, refused), (5, 8));
 }
 
 fn caps(value: Value) -> Map<String, Value> {
