@@ -309,7 +309,7 @@ const M_CROSS_ISSUER: Mitigation = Mitigation {
 };
 const M_CARRIER: Mitigation = Mitigation {
     text: "A carrier that is present and malformed (not an object, `token` not a non-empty string, unknown `version`) refuses the message as `attestation_malformed`; it is never skipped in favour of another carrier, and is never treated as absent.",
-    enforced_by: "attest-protocol `client.rs` (`find_in_meta`, `find_in_capabilities`), attest-mcp-server `gate.rs`; protocol `negative.rs` (testvectors/protocol/negative.json), mcp-server `duplex.rs::a_malformed_carrier_is_refused_not_skipped`, `http.rs::stateless_matrix_under_each_policy`",
+    enforced_by: "attest-protocol `client.rs` (`find_in_meta`, `find_in_capabilities`, and `find_in_capability_carriers` on `initialize`'s typed capabilities), attest-mcp-server `gate.rs`; protocol `negative.rs` (testvectors/protocol/negative.json), `api.rs::typed_carriers_are_read_as_the_json_capabilities_are`, mcp-server `duplex.rs::a_malformed_carrier_is_refused_not_skipped`, `http.rs::stateless_matrix_under_each_policy`",
 };
 const M_CONFLICT: Mitigation = Mitigation {
     text: "Every carrier of a message is read; two carriers holding different tokens are a conflict, refused as `attestation_malformed`.",
