@@ -47,13 +47,29 @@ use attest_mcp_server::{AttestationGate, Enforcement, Verifier};
 use attest_protocol::Carriers;
 use ed25519_dalek::Signer;
 
+/// Refuses the command line: why, then the usage, and exit status 2.
+fn usage(why: &str) -> ! {
+    eprintln!(
+        "ops: {why}\nusage: ops OPERATION (N | --seconds S); the operations are listed at the top of examples/ops.rs"
+    );
+    std::process::exit(2);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let op = args.get(1).expect("usage: ops OPERATION (N | --seconds S)");
+    let Some(op) = args.get(1) else {
+        usage("no operation given")
+    };
     let (n, seconds) = match (args.get(2).map(String::as_str), args.get(3)) {
-        (Some("--seconds"), Some(s)) => (u64::MAX, Some(s.parse::<f64>().unwrap())),
-        (Some(n), _) => (n.parse::<u64>().unwrap(), None),
-        _ => panic!("usage: ops OPERATION (N | --seconds S)"),
+        (Some("--seconds"), Some(s)) => match s.parse::<f64>() {
+            Ok(s) if s > 0.0 => (u64::MAX, Some(s)),
+            _ => usage(&format!("--seconds takes a positive number, not {s:?}")),
+        },
+        (Some(n), _) => match n.parse::<u64>() {
+            Ok(n) => (n, None),
+            Err(_) => usage(&format!("{n:?} is not a number of operations")),
+        },
+        _ => usage("no number of operations"),
     };
     let key = attest_bench::signing_key().unwrap();
     let trust = attest_bench::trust(ISSUER, &key).unwrap();
@@ -143,7 +159,7 @@ fn main() {
                 let fresh = store.check(verified.issuer(), verified.jti(), record);
                 assert!(fresh.unwrap().is_fresh());
             }
-            other => panic!("unknown operation {other}"),
+            other => usage(&format!("unknown operation {other}")),
         }
     }
 }
@@ -337,7 +353,7 @@ fn proofs(op: &str, n: u64, issuer: &attest_core::SigningKey) {
             "proof_verify_strict" => measured(&mut || {
                 issuer_public.verify(input.as_bytes(), &signature).unwrap();
             }),
-            other => panic!("unknown operation {other}"),
+            other => usage(&format!("unknown operation {other}")),
         }
     }
 }
