@@ -764,6 +764,27 @@ fn invalid_cases(a: &Attestations) -> Vec<Case> {
             with_header(a, |h| h["crit"] = json!(["nam"])),
         ),
         case(
+            "alg_not_a_string",
+            "alg as a number: a parameter of the wrong JSON type is refused like a wrong value",
+            "jwk",
+            weather(),
+            with_header(a, |h| h["alg"] = json!(1)),
+        ),
+        case(
+            "typ_not_a_string",
+            "typ as an array holding the right value",
+            "jwk",
+            weather(),
+            with_header(a, |h| h["typ"] = json!(["agent-proof+jwt"])),
+        ),
+        case(
+            "header_jwk_not_an_object",
+            "a header jwk that is a string, not a key",
+            "jwk",
+            weather(),
+            with_header(a, |h| h["jwk"] = json!("agent")),
+        ),
+        case(
             "header_jwk_with_cnf_jwk",
             "the agent's own jwk in the header of a proof for a cnf.jwk attestation",
             "jwk",

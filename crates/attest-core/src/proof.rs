@@ -740,38 +740,22 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
         let (mut alg, mut typ, mut jwk) = (None, None, None);
         while let Some(name) = map.next_key_seed(json::Name)? {
-            match &*name {
-                "alg" => {
-                    let value: String = map.next_value().map_err(|_| {
-                        fail(
-                            self.fault,
-                            ProofError::AlgorithmNotAllowed("<not a string>".into()),
-                        )
-                    })?;
-                    alg = Some(value);
-                }
-                "typ" => {
-                    let value: String = map.next_value().map_err(|_| {
-                        fail(
-                            self.fault,
-                            ProofError::TypNotAccepted("<not a string>".into()),
-                        )
-                    })?;
-                    typ = Some(value);
-                }
-                "jwk" => {
-                    let value: Jwk = map
-                        .next_value()
-                        .map_err(|_| fail(self.fault, ProofError::JwkInvalid))?;
-                    jwk = Some(value);
-                }
+            // A parameter of the wrong JSON type is refused like a wrong value.
+            let wrong_type = match &*name {
+                "alg" => ProofError::AlgorithmNotAllowed("<not a string>".into()),
+                "typ" => ProofError::TypNotAccepted("<not a string>".into()),
+                "jwk" => ProofError::JwkInvalid,
                 // kid, jku, x5u, x5c, crit, b64, cty and anything else.
                 other => {
-                    return Err(fail(
-                        self.fault,
-                        ProofError::HeaderParameterNotAllowed(truncated(other)),
-                    ));
+                    let refused = ProofError::HeaderParameterNotAllowed(truncated(other));
+                    return Err(fail(self.fault, refused));
                 }
+            };
+            let wrong_type = |_| fail(self.fault, wrong_type);
+            match &*name {
+                "jwk" => jwk = Some(map.next_value::<Jwk>().map_err(wrong_type)?),
+                "alg" => alg = Some(map.next_value::<String>().map_err(wrong_type)?),
+                _ => typ = Some(map.next_value::<String>().map_err(wrong_type)?),
             }
         }
         Ok((alg, typ, jwk))
