@@ -832,11 +832,7 @@ impl<'de> strict::Members<'de> for HeaderMembers {
         match &*name {
             "alg" => strict::string(&mut self.alg, map),
             "typ" => strict::string(&mut self.typ, map),
-            "jwk" => {
-                let jwk =
-                    map.next_value_seed(strict::Object::<strict::JwkMembers>::new(depth_left))?;
-                strict::once(&mut self.jwk, jwk)
-            }
+            "jwk" => strict::object::<strict::JwkMembers, _>(&mut self.jwk, map, depth_left),
             _ => Err(de::Error::custom("left the single-pass parse")),
         }
     }

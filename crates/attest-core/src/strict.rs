@@ -124,6 +124,16 @@ pub(crate) fn string<'de, A: MapAccess<'de>>(
     once(slot, value)
 }
 
+/// Reads an object member into `slot`, once, with the members `M` and the nesting left.
+pub(crate) fn object<'de, M: Members<'de> + Default, A: MapAccess<'de>>(
+    slot: &mut Option<M::Out>,
+    map: &mut A,
+    depth_left: usize,
+) -> Result<(), A::Error> {
+    let value = map.next_value_seed(Object::<M>::new(depth_left))?;
+    once(slot, value)
+}
+
 /// Reads a member this parse does not name into `extra`, strictly; a name already there (a
 /// duplicate member) fails.
 pub(crate) fn extra<'de, A: MapAccess<'de>>(
@@ -314,21 +324,15 @@ impl<'de> Members<'de> for ClaimsMembers {
             "exp" => integer(&mut self.exp, map),
             "nbf" => integer(&mut self.nbf, map),
             "agent_identity" => {
-                let value = map.next_value_seed(Object::<IdentityMembers>::new(depth_left))?;
-                once(&mut self.agent_identity, value)
+                object::<IdentityMembers, _>(&mut self.agent_identity, map, depth_left)
             }
             "agent_integrity" => {
-                let value = map.next_value_seed(Object::<IntegrityMembers>::new(depth_left))?;
-                once(&mut self.agent_integrity, value)
+                object::<IntegrityMembers, _>(&mut self.agent_integrity, map, depth_left)
             }
             "attestation_metadata" => {
-                let value = map.next_value_seed(Object::<MetadataMembers>::new(depth_left))?;
-                once(&mut self.attestation_metadata, value)
+                object::<MetadataMembers, _>(&mut self.attestation_metadata, map, depth_left)
             }
-            "cnf" => {
-                let value = map.next_value_seed(Object::<ConfirmationMembers>::new(depth_left))?;
-                once(&mut self.cnf, value)
-            }
+            "cnf" => object::<ConfirmationMembers, _>(&mut self.cnf, map, depth_left),
             _ => extra(&mut self.extra, name, map, depth_left),
         }
     }
@@ -502,10 +506,7 @@ impl<'de> Members<'de> for ConfirmationMembers {
         depth_left: usize,
     ) -> Result<(), A::Error> {
         match &*name {
-            "jwk" => {
-                let value = map.next_value_seed(Object::<JwkMembers>::new(depth_left))?;
-                once(&mut self.jwk, value)
-            }
+            "jwk" => object::<JwkMembers, _>(&mut self.jwk, map, depth_left),
             "jkt" => string(&mut self.jkt, map),
             _ => extra(&mut self.extra, name, map, depth_left),
         }
