@@ -436,16 +436,26 @@ fn decide_with(requirement: &str, claims: &Claims) -> Decision {
     .decide(Some(claims), Target::Tool("t"))
 }
 
-#[test]
-fn issuer_requirement() {
-    let req = format!(r#"issuers = ["{ISSUER}", "{PARTNER}"]"#);
-    check(decide_with(&req, &agent()), true, Some("r"), "rule_allow");
+/// Rule `r`, requiring `requirement`, admits `claims`.
+fn allows(requirement: &str, claims: &Claims) {
     check(
-        decide_with(&req, &agent_with(|c| c.iss = PARTNER.into())),
+        decide_with(requirement, claims),
         true,
         Some("r"),
         "rule_allow",
     );
+}
+
+/// Rule `r`, requiring `requirement`, refuses `claims` for `reason`.
+fn denies(requirement: &str, claims: &Claims, reason: &str) {
+    check(decide_with(requirement, claims), false, Some("r"), reason);
+}
+
+#[test]
+fn issuer_requirement() {
+    let req = format!(r#"issuers = ["{ISSUER}", "{PARTNER}"]"#);
+    allows(&req, &agent());
+    allows(&req, &agent_with(|c| c.iss = PARTNER.into()));
     // Exact comparison: no prefix, no trailing slash, no case folding.
     for iss in [
         "https://evil.example",
@@ -453,10 +463,9 @@ fn issuer_requirement() {
         "https://ISSUER.example",
         "https://issuer.example.evil",
     ] {
-        check(
-            decide_with(&req, &agent_with(|c| c.iss = iss.into())),
-            false,
-            Some("r"),
+        denies(
+            &req,
+            &agent_with(|c| c.iss = iss.into()),
             "issuer_not_allowed",
         );
     }
@@ -465,48 +474,28 @@ fn issuer_requirement() {
 #[test]
 fn attestation_type_requirement() {
     let req = r#"attestation_types = ["enterprise"]"#;
-    check(
-        decide_with(req, &agent()),
-        false,
-        Some("r"),
-        "attestation_type_not_allowed",
-    );
+    denies(req, &agent(), "attestation_type_not_allowed");
     let enterprise =
         agent_with(|c| c.attestation_metadata.attestation_type = AttestationType::Enterprise);
-    check(decide_with(req, &enterprise), true, Some("r"), "rule_allow");
+    allows(req, &enterprise);
     let both = r#"attestation_types = ["provider", "enterprise"]"#;
-    check(decide_with(both, &agent()), true, Some("r"), "rule_allow");
+    allows(both, &agent());
 }
 
 #[test]
 fn model_family_and_version_requirements_are_globs() {
     let family = r#"model_family = "claude*""#;
-    check(decide_with(family, &agent()), true, Some("r"), "rule_allow");
+    allows(family, &agent());
     let gpt = agent_with(|c| c.agent_identity.model_family = "gpt".into());
-    check(
-        decide_with(family, &gpt),
-        false,
-        Some("r"),
-        "model_family_not_allowed",
-    );
+    denies(family, &gpt, "model_family_not_allowed");
 
     let version = r#"model_version = "{sonnet,opus}-4*""#;
-    check(
-        decide_with(version, &agent()),
-        true,
-        Some("r"),
-        "rule_allow",
-    );
+    allows(version, &agent());
     let opus = agent_with(|c| c.agent_identity.model_version = "opus-4-1".into());
-    check(decide_with(version, &opus), true, Some("r"), "rule_allow");
+    allows(version, &opus);
     for v in ["sonnet-3-7", "haiku-4", "sonnet-4".to_uppercase().as_str()] {
         let other = agent_with(|c| c.agent_identity.model_version = v.into());
-        check(
-            decide_with(version, &other),
-            false,
-            Some("r"),
-            "model_version_not_allowed",
-        );
+        denies(version, &other, "model_version_not_allowed");
     }
 }
 
@@ -514,85 +503,35 @@ fn model_family_and_version_requirements_are_globs() {
 fn capabilities_requirement_needs_every_capability() {
     let req = r#"capabilities = ["fs.read", "fs.write"]"#;
     // The default agent declares only fs.read.
-    check(
-        decide_with(req, &agent()),
-        false,
-        Some("r"),
-        "capability_missing",
-    );
+    denies(req, &agent(), "capability_missing");
     let none = agent_with(|c| c.attestation_metadata.capabilities_declared.clear());
-    check(
-        decide_with(req, &none),
-        false,
-        Some("r"),
-        "capability_missing",
-    );
+    denies(req, &none, "capability_missing");
     // All present, in any order, with extras: allowed.
     let all = agent_with(|c| {
         c.attestation_metadata.capabilities_declared =
             vec!["net".into(), "fs.write".into(), "fs.read".into()];
     });
-    check(decide_with(req, &all), true, Some("r"), "rule_allow");
+    allows(req, &all);
     // Exact comparison, not a glob or prefix.
     let prefix = agent_with(|c| {
         c.attestation_metadata.capabilities_declared = vec!["fs.*".into(), "fs.read".into()];
     });
-    check(
-        decide_with(req, &prefix),
-        false,
-        Some("r"),
-        "capability_missing",
-    );
+    denies(req, &prefix, "capability_missing");
 }
 
 #[test]
 fn safety_level_is_compared_by_order_not_as_strings() {
     let at = |level: SafetyLevel| agent_with(|c| c.attestation_metadata.safety_level = level);
     let standard = r#"min_safety_level = "standard""#;
-    check(
-        decide_with(standard, &at(SafetyLevel::Enhanced)),
-        true,
-        Some("r"),
-        "rule_allow",
-    );
-    check(
-        decide_with(standard, &at(SafetyLevel::Standard)),
-        true,
-        Some("r"),
-        "rule_allow",
-    );
-    check(
-        decide_with(standard, &at(SafetyLevel::Minimal)),
-        false,
-        Some("r"),
-        "safety_level_too_low",
-    );
+    allows(standard, &at(SafetyLevel::Enhanced));
+    allows(standard, &at(SafetyLevel::Standard));
+    denies(standard, &at(SafetyLevel::Minimal), "safety_level_too_low");
     let enhanced = r#"min_safety_level = "enhanced""#;
-    check(
-        decide_with(enhanced, &at(SafetyLevel::Minimal)),
-        false,
-        Some("r"),
-        "safety_level_too_low",
-    );
-    check(
-        decide_with(enhanced, &at(SafetyLevel::Standard)),
-        false,
-        Some("r"),
-        "safety_level_too_low",
-    );
-    check(
-        decide_with(enhanced, &at(SafetyLevel::Enhanced)),
-        true,
-        Some("r"),
-        "rule_allow",
-    );
+    denies(enhanced, &at(SafetyLevel::Minimal), "safety_level_too_low");
+    denies(enhanced, &at(SafetyLevel::Standard), "safety_level_too_low");
+    allows(enhanced, &at(SafetyLevel::Enhanced));
     let minimal = r#"min_safety_level = "minimal""#;
-    check(
-        decide_with(minimal, &at(SafetyLevel::Minimal)),
-        true,
-        Some("r"),
-        "rule_allow",
-    );
+    allows(minimal, &at(SafetyLevel::Minimal));
 
     // A string comparison would have decided both of the first cases the other way round:
     // "enhanced" < "standard" and "minimal" >= "enhanced" as strings.
@@ -649,10 +588,10 @@ fn the_first_unmet_requirement_is_the_reason_in_documented_order() {
         }),
     ];
     for (reason, fix) in fixes {
-        check(decide_with(&all, &claims), false, Some("r"), reason);
+        denies(&all, &claims, reason);
         fix(&mut claims);
     }
-    check(decide_with(&all, &claims), true, Some("r"), "rule_allow");
+    allows(&all, &claims);
 }
 
 #[test]
