@@ -92,10 +92,7 @@ async fn progress_notifications_come_back_under_the_agents_own_token() {
     let dir = fixtures::scratch("everything-progress");
     let upstream = fixtures::everything(&dir);
     let (addr, _gateway) = fixtures::serve(upstream.upstream.clone(), None, |_| {}).await;
-    let client = Agent::new(Some(&fixtures::token()))
-        .connect(addr)
-        .await
-        .unwrap();
+    let client = fixtures::attested_agent(addr).await;
 
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(call(
         "trigger-long-running-operation",
@@ -153,10 +150,7 @@ async fn a_cancelled_call_is_cancelled_upstream_and_the_session_goes_on() {
     let dir = fixtures::scratch("everything-cancel");
     let upstream = fixtures::everything(&dir);
     let (addr, _gateway) = fixtures::serve(upstream.upstream.clone(), None, |_| {}).await;
-    let client = Agent::new(Some(&fixtures::token()))
-        .connect(addr)
-        .await
-        .unwrap();
+    let client = fixtures::attested_agent(addr).await;
 
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(call(
         "trigger-long-running-operation",
@@ -495,10 +489,7 @@ async fn an_upstream_crash_is_a_clean_error_and_the_gateway_stays_up() {
     let dir = fixtures::scratch("everything-crash");
     let upstream = fixtures::everything(&dir);
     let (addr, _gateway) = fixtures::serve(upstream.upstream.clone(), None, |_| {}).await;
-    let client = Agent::new(Some(&fixtures::token()))
-        .connect(addr)
-        .await
-        .unwrap();
+    let client = fixtures::attested_agent(addr).await;
     client
         .call_tool(call("echo", json!({"message": "before"})))
         .await
@@ -529,10 +520,7 @@ async fn an_upstream_crash_is_a_clean_error_and_the_gateway_stays_up() {
 
     let health = reqwest::get(format!("http://{addr}/health")).await.unwrap();
     assert_eq!(health.status(), 200);
-    let fresh = Agent::new(Some(&fixtures::token()))
-        .connect(addr)
-        .await
-        .unwrap();
+    let fresh = fixtures::attested_agent(addr).await;
     let echoed = fresh
         .call_tool(call("echo", json!({"message": "new session"})))
         .await

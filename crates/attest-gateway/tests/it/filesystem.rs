@@ -11,7 +11,7 @@ use rmcp::service::ServiceError;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
-use crate::fixtures::{self, Agent, text};
+use crate::fixtures::{self, text};
 
 /// A tool call's params with JSON arguments.
 fn call(tool: &'static str, arguments: Value) -> CallToolRequestParams {
@@ -50,10 +50,7 @@ async fn read_text_file_and_an_outside_path_through_the_gateway() {
 
     let upstream = fixtures::filesystem(&dir, &root);
     let (addr, _gateway) = fixtures::serve(upstream.upstream.clone(), None, |_| {}).await;
-    let client = Agent::new(Some(&fixtures::token()))
-        .connect(addr)
-        .await
-        .unwrap();
+    let client = fixtures::attested_agent(addr).await;
 
     let tools = client.list_all_tools().await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
@@ -102,10 +99,7 @@ async fn read_only_policy_hides_write_file_and_refuses_it_before_the_upstream() 
     "#;
     let upstream = fixtures::filesystem(&dir, &root);
     let (addr, _gateway) = fixtures::serve(upstream.upstream.clone(), Some(policy), |_| {}).await;
-    let client = Agent::new(Some(&fixtures::token()))
-        .connect(addr)
-        .await
-        .unwrap();
+    let client = fixtures::attested_agent(addr).await;
 
     let tools = client.list_all_tools().await.unwrap();
     let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();

@@ -312,6 +312,11 @@ impl Agent {
     }
 }
 
+/// An agent presenting a fresh fixtures token, connected to the gateway at `addr`.
+pub async fn attested_agent(addr: SocketAddr) -> RunningService<RoleClient, Agent> {
+    Agent::new(Some(&token())).connect(addr).await.unwrap()
+}
+
 impl ClientHandler for Agent {
     fn get_info(&self) -> ClientConfig {
         self.config.clone()

@@ -272,10 +272,7 @@ async fn unattested_and_forged_sessions_are_refused_before_the_upstream_sees_any
     assert_eq!(python.calls().await, 0);
 
     // The upstream was there all along: an attested session reaches it, and it counts.
-    let client = Agent::new(Some(&fixtures::token()))
-        .connect(addr)
-        .await
-        .unwrap();
+    let client = fixtures::attested_agent(addr).await;
     let counted = client
         .call_tool(CallToolRequestParams::new("count"))
         .await
@@ -362,10 +359,7 @@ async fn policy_deny_hides_echo_and_refuses_it_before_the_upstream() {
         effect = "deny"
     "#;
     let addr = gateway(&python, Some(policy), false).await;
-    let client = Agent::new(Some(&fixtures::token()))
-        .connect(addr)
-        .await
-        .unwrap();
+    let client = fixtures::attested_agent(addr).await;
 
     let tools = client.list_all_tools().await.unwrap();
     let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
