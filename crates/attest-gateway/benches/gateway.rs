@@ -317,19 +317,20 @@ fn figures(mut samples: Vec<Duration>) -> Figures {
     }
 }
 
-async fn run(scenario: &Scenario, warmup: usize, rounds: usize, calls: usize) {
+/// Runs `scenario` (see the top of this file), prints its table, and closes both sessions.
+async fn run(scenario: Scenario, warmup: usize, rounds: usize, calls: usize) {
     let mut direct = Vec::with_capacity(rounds * 2 * calls);
     let mut via = Vec::with_capacity(rounds * 2 * calls);
     let mut scratch = Vec::new();
-    block(&scenario.direct, scenario, warmup, &mut scratch).await;
-    block(&scenario.via, scenario, warmup, &mut scratch).await;
+    block(&scenario.direct, &scenario, warmup, &mut scratch).await;
+    block(&scenario.via, &scenario, warmup, &mut scratch).await;
     let mut round_p50 = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let (d0, v0) = (direct.len(), via.len());
-        block(&scenario.direct, scenario, calls, &mut direct).await;
-        block(&scenario.via, scenario, calls, &mut via).await;
-        block(&scenario.via, scenario, calls, &mut via).await;
-        block(&scenario.direct, scenario, calls, &mut direct).await;
+        block(&scenario.direct, &scenario, calls, &mut direct).await;
+        block(&scenario.via, &scenario, calls, &mut via).await;
+        block(&scenario.via, &scenario, calls, &mut via).await;
+        block(&scenario.direct, &scenario, calls, &mut direct).await;
         let d = figures(direct[d0..].to_vec()).p50;
         let v = figures(via[v0..].to_vec()).p50;
         round_p50.push(micros(v) - micros(d));
@@ -364,6 +365,8 @@ async fn run(scenario: &Scenario, warmup: usize, rounds: usize, calls: usize) {
         round_p50[0],
         round_p50[round_p50.len() - 1]
     );
+    scenario.direct.cancel().await.unwrap();
+    scenario.via.cancel().await.unwrap();
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -389,42 +392,40 @@ fn main() {
         .build()
         .unwrap();
 
+    // An HTTP upstream at `url`: `echo` straight to it, and through a gateway in front of it
+    // (the agent's token minted from `seed`).
+    let http = |name, url: &str, seed| {
+        let (addr, gateway_runtime) = start_gateway(Upstream::Url(url.to_owned()));
+        client.block_on(async {
+            let scenario = Scenario {
+                name,
+                direct: http_client(url, config(false, 0)).await,
+                via: http_client(&format!("http://{addr}/mcp"), config(true, seed)).await,
+                call: CallToolRequestParams::new("echo")
+                    .with_arguments(json!({"text": "hello"}).as_object().unwrap().clone()),
+                expect: "hello".to_owned(),
+            };
+            run(scenario, warmup, rounds, calls).await;
+        });
+        drop(gateway_runtime);
+    };
+
     // HTTP upstream: the Python SDK server.
     let python = Python::start();
-    let (addr, gateway_runtime) = start_gateway(Upstream::Url(python.url.clone()));
-    client.block_on(async {
-        let scenario = Scenario {
-            name: "tools/call `echo`, Python `mcp` SDK server over streamable HTTP",
-            direct: http_client(&python.url, config(false, 0)).await,
-            via: http_client(&format!("http://{addr}/mcp"), config(true, 1)).await,
-            call: CallToolRequestParams::new("echo")
-                .with_arguments(json!({"text": "hello"}).as_object().unwrap().clone()),
-            expect: "hello".to_owned(),
-        };
-        run(&scenario, warmup, rounds, calls).await;
-        scenario.direct.cancel().await.unwrap();
-        scenario.via.cancel().await.unwrap();
-    });
-    drop(gateway_runtime);
+    http(
+        "tools/call `echo`, Python `mcp` SDK server over streamable HTTP",
+        &python.url,
+        1,
+    );
     drop(python);
 
     // Fast HTTP upstream: an rmcp echo server.
     let (url, echo_runtime) = start_echo();
-    let (addr, gateway_runtime) = start_gateway(Upstream::Url(url.clone()));
-    client.block_on(async {
-        let scenario = Scenario {
-            name: "tools/call `echo`, rmcp (Rust) echo server over streamable HTTP",
-            direct: http_client(&url, config(false, 0)).await,
-            via: http_client(&format!("http://{addr}/mcp"), config(true, 3)).await,
-            call: CallToolRequestParams::new("echo")
-                .with_arguments(json!({"text": "hello"}).as_object().unwrap().clone()),
-            expect: "hello".to_owned(),
-        };
-        run(&scenario, warmup, rounds, calls).await;
-        scenario.direct.cancel().await.unwrap();
-        scenario.via.cancel().await.unwrap();
-    });
-    drop(gateway_runtime);
+    http(
+        "tools/call `echo`, rmcp (Rust) echo server over streamable HTTP",
+        &url,
+        3,
+    );
     drop(echo_runtime);
 
     // stdio upstream: server-everything, direct as a child process, via the gateway over HTTP.
@@ -447,9 +448,7 @@ fn main() {
                 .with_arguments(json!({"message": "hello"}).as_object().unwrap().clone()),
             expect: "Echo: hello".to_owned(),
         };
-        run(&scenario, warmup, rounds, calls).await;
-        scenario.direct.cancel().await.unwrap();
-        scenario.via.cancel().await.unwrap();
+        run(scenario, warmup, rounds, calls).await;
     });
     drop(gateway_runtime);
 }
