@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use attest_core::Reason;
 use serde_json::Value;
 
-use crate::common::{AUDIENCE, ISSUER, Server, TempDir, attest, issuer_files};
+use crate::common::{AUDIENCE, ISSUER, TempDir, attest, issuer_files, serve_trusting_issuer};
 
 /// The ids published so far, in order. An id is never renamed, renumbered or reused; new
 /// attacks are appended (and added here).
@@ -491,28 +491,11 @@ fn usage_and_configuration_errors_exit_2() {
         .code(2);
 }
 
-fn serve(dir: &TempDir, extra: &[&str]) -> Server {
-    let (_, jwks) = issuer_files(dir);
-    let mut args = vec![
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--issuer",
-        ISSUER,
-        "--audience",
-        AUDIENCE,
-        "--jwks",
-        jwks.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
-
 #[test]
 fn against_a_live_attest_serve_every_attack_that_runs_is_detected() {
     let dir = TempDir::new();
     let (key, _) = issuer_files(&dir);
-    let server = serve(&dir, &[]);
+    let server = serve_trusting_issuer(&dir, &[]);
     let url = format!("http://{}/mcp", server.addr);
 
     // With the issuer's key: every attack but those on the verifier's own keys runs.
@@ -587,7 +570,7 @@ fn against_a_live_attest_serve_every_attack_that_runs_is_detected() {
 fn against_attest_serve_requiring_proofs_every_proof_attack_is_detected() {
     let dir = TempDir::new();
     let (key, _) = issuer_files(&dir);
-    let server = serve(&dir, &["--proof", "required"]);
+    let server = serve_trusting_issuer(&dir, &["--proof", "required"]);
     let url = format!("http://{}/mcp", server.addr);
     let (code, report) = attack_json(&[
         "--target",
@@ -652,7 +635,7 @@ fn a_server_that_serves_unattested_requests_fails_the_suite() {
     // suite must say so (exit 1), or its passes would mean nothing.
     let dir = TempDir::new();
     let (key, _) = issuer_files(&dir);
-    let server = serve(&dir, &["--policy", "preferred"]);
+    let server = serve_trusting_issuer(&dir, &["--policy", "preferred"]);
     let url = format!("http://{}/mcp", server.addr);
     let (code, report) = attack_json(&[
         "--target",
@@ -679,7 +662,7 @@ fn a_wrong_issuer_key_fails_the_control_with_exit_2() {
     // A key the server does not trust: the control (a valid token must be served) fails, so
     // the run refuses to report rejections that would be caused by the misconfiguration.
     let dir = TempDir::new();
-    let server = serve(&dir, &[]);
+    let server = serve_trusting_issuer(&dir, &[]);
     let url = format!("http://{}/mcp", server.addr);
     let other = attest_core::SigningKey::from_seed(&[0x07; 32], "issuer-1").unwrap();
     let other_key = dir.write("other.jwk", other.to_private_jwk().to_json());

@@ -16,7 +16,9 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
 
-use crate::common::{AUDIENCE, ISSUER, Server, TempDir, attest, generate, issuer_files};
+use crate::common::{
+    AUDIENCE, ISSUER, Server, TempDir, attest, generate, issuer_files, serve_trusting_issuer,
+};
 
 /// The agent's own key.
 fn agent() -> SigningKey {
@@ -221,22 +223,7 @@ fn generate_cnf_key_refuses_what_is_not_an_ed25519_key() {
 
 /// `attest serve --proof required [extra...]` trusting the fixtures' issuer key.
 fn serve_requiring_proofs_with(dir: &TempDir, extra: &[&str]) -> Server {
-    let (_, jwks) = issuer_files(dir);
-    let mut args = vec![
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--issuer",
-        ISSUER,
-        "--audience",
-        AUDIENCE,
-        "--jwks",
-        jwks.to_str().unwrap(),
-        "--proof",
-        "required",
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    serve_trusting_issuer(dir, &[&["--proof", "required"], extra].concat())
 }
 
 /// `attest serve --proof required` trusting the fixtures' issuer key.

@@ -142,6 +142,25 @@ pub fn jwt_typ() -> &'static str {
     TokenType::Jwt.as_str()
 }
 
+/// `attest serve` on a free loopback port, trusting the fixtures' issuer key (written into
+/// `dir`) for the fixtures' audience, with `extra` arguments.
+pub fn serve_trusting_issuer(dir: &TempDir, extra: &[&str]) -> Server {
+    let (_, jwks) = issuer_files(dir);
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--issuer",
+        ISSUER,
+        "--audience",
+        AUDIENCE,
+        "--jwks",
+        jwks.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
 /// A running `attest` server child: killed on drop. Its stderr is collected in the background.
 pub struct Server {
     child: Child,

@@ -11,7 +11,9 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::Value;
 
-use crate::common::{AUDIENCE, ISSUER, Server, TempDir, issuer_files, issuer_key};
+use crate::common::{
+    AUDIENCE, ISSUER, Server, TempDir, issuer_files, issuer_key, serve_trusting_issuer,
+};
 
 fn signer(safety: SafetyLevel, capabilities: &[&str]) -> Arc<dyn TokenSource> {
     let mut metadata = AttestationMetadata::provider();
@@ -31,23 +33,6 @@ fn signer(safety: SafetyLevel, capabilities: &[&str]) -> Arc<dyn TokenSource> {
     )
 }
 
-fn start(dir: &TempDir, extra: &[&str]) -> Server {
-    let (_, jwks) = issuer_files(dir);
-    let mut args = vec![
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--issuer",
-        ISSUER,
-        "--audience",
-        AUDIENCE,
-        "--jwks",
-        jwks.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
-
 fn text_of(result: &rmcp::model::CallToolResult) -> String {
     result
         .content
@@ -59,7 +44,7 @@ fn text_of(result: &rmcp::model::CallToolResult) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_attested_mcp_client_calls_whoami_and_deploy() {
     let dir = TempDir::new();
-    let server = start(&dir, &[]);
+    let server = serve_trusting_issuer(&dir, &[]);
     let url = format!("http://{}/mcp", server.addr);
     assert!(
         server.stderr_text().contains("replay store: memory"),
@@ -155,7 +140,7 @@ async fn an_attested_mcp_client_calls_whoami_and_deploy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn preferred_policy_serves_unattested_clients_and_says_why() {
     let dir = TempDir::new();
-    let server = start(&dir, &["--policy", "preferred"]);
+    let server = serve_trusting_issuer(&dir, &["--policy", "preferred"]);
     let url = format!("http://{}/mcp", server.addr);
     let client = ().serve(StreamableHttpClientTransport::from_uri(url.as_str())).await.unwrap();
     let whoami = client
@@ -179,8 +164,8 @@ async fn two_servers_sharing_redis_refuse_a_replay_and_fail_closed_without_it() 
     };
     let dir = TempDir::new();
     let redis_url = redis.url();
-    let a = start(&dir, &["--redis", &redis_url]);
-    let b = start(&dir, &["--redis", &redis_url]);
+    let a = serve_trusting_issuer(&dir, &["--redis", &redis_url]);
+    let b = serve_trusting_issuer(&dir, &["--redis", &redis_url]);
     assert!(
         a.stderr_text().contains("replay store: redis"),
         "{}",
