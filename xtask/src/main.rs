@@ -52,8 +52,14 @@ fn main() -> ExitCode {
 }
 
 /// The workspace root (xtask lives one level below it).
+///
+/// `cargo run` names the manifest directory at run time; that is preferred to the one baked in
+/// at compile time, which is stale when two checkouts share a target directory (cargo then
+/// reuses one checkout's xtask binary for the other).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
