@@ -114,10 +114,9 @@ impl<H> AttestingServer<H> {
         method: &str,
         params: impl Fn() -> Option<Value>,
     ) -> Result<(), McpError> {
-        match self
-            .decide_request(&context.meta.0.0, method, &params)
-            .await
-        {
+        // Boxed: the decision's future is ten times the size of a typical handler's, and
+        // inline it would grow every request future that rmcp spawns and moves.
+        match Box::pin(self.decide_request(&context.meta.0.0, method, &params)).await {
             Ok((status, proof)) => {
                 record(&mut context.extensions, status, proof);
                 Ok(())
@@ -146,12 +145,45 @@ impl<H> AttestingServer<H> {
         Ok((status, proof))
     }
 
+    /// The decision on an `initialize` request: the attestation in its capabilities (a token
+    /// binds one session: single use, never from the verified-token cache), then the proof in
+    /// its `_meta`, recorded as this session's binding.
+    async fn decide_initialize(
+        &self,
+        request: &InitializeRequestParams,
+        meta: &Map<String, Value>,
+        params: &impl Fn() -> Option<Value>,
+    ) -> Result<(AttestationStatus, ProofStatus), Reason> {
+        let capabilities = &request.capabilities;
+        let presented = attest_protocol::find_in_capability_carriers(
+            (capabilities.extensions.as_ref()).and_then(|e| e.get(attest_protocol::EXTENSION_ID)),
+            (capabilities.experimental.as_ref()).and_then(|e| e.get(attest_protocol::LEGACY_KEY)),
+        );
+        let (status, unrecorded) = self.gate.binding_status(presented).await;
+        // The proof of `initialize` rides in its `_meta` (SPEC.md §17.3). It names no server
+        // nonce: none can be known before `initialize` (§17.9).
+        let decided = match find_with_proof_in_meta(meta) {
+            Ok(found) => {
+                let nonce = NonceStep::NotRequired;
+                self.decide(status, found.proof.as_ref(), &nonce, "initialize", params)
+                    .await
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed attestation object in initialize _meta");
+                // The attestation's own refusal takes precedence.
+                self.gate.admit(status).and(Err(e.reason()))
+            }
+        };
+        self.gate.record_binding(decided, unrecorded).await
+    }
+
     /// The gate for a notification: true if it may reach the handler.
     ///
     /// Notifications carry no proof of possession: they are admitted on attestation alone.
     async fn admit_notification(&self, context: &mut NotificationContext<RoleServer>) -> bool {
         let (presented, _proof) = split(find_with_proof_in_meta(&context.meta.0.0));
-        let status = self.status(presented).await;
+        // Boxed for the reason given in `admit`.
+        let status = Box::pin(self.status(presented)).await;
         match self.gate.admit(status) {
             Ok(status) => {
                 if let Some(agent) = status.agent() {
@@ -282,9 +314,8 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
                 context.requested().clone(),
             ))
         };
-        if let Err(reason) = self
-            .decide_request(&request.meta.0.0, METHOD, &params)
-            .await
+        // Boxed for the reason given in `admit`.
+        if let Err(reason) = Box::pin(self.decide_request(&request.meta.0.0, METHOD, &params)).await
         {
             return Err(self
                 .gate
@@ -301,29 +332,9 @@ impl<H: ServerHandler> ServerHandler for AttestingServer<H> {
         request: InitializeRequestParams,
         mut context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        // A token binds one session: single use, never from the verified-token cache.
-        let capabilities = &request.capabilities;
-        let presented = attest_protocol::find_in_capability_carriers(
-            (capabilities.extensions.as_ref()).and_then(|e| e.get(attest_protocol::EXTENSION_ID)),
-            (capabilities.experimental.as_ref()).and_then(|e| e.get(attest_protocol::LEGACY_KEY)),
-        );
-        let (status, unrecorded) = self.gate.binding_status(presented).await;
         let params = || params_json(&request);
-        // The proof of `initialize` rides in its `_meta` (SPEC.md §17.3). It names no server
-        // nonce: none can be known before `initialize` (§17.9).
-        let decided = match find_with_proof_in_meta(&context.meta.0.0) {
-            Ok(found) => {
-                let nonce = NonceStep::NotRequired;
-                self.decide(status, found.proof.as_ref(), &nonce, "initialize", &params)
-                    .await
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "malformed attestation object in initialize _meta");
-                // The attestation's own refusal takes precedence.
-                self.gate.admit(status).and(Err(e.reason()))
-            }
-        };
-        let decided = self.gate.record_binding(decided, unrecorded).await;
+        // Boxed for the reason given in `admit`.
+        let decided = Box::pin(self.decide_initialize(&request, &context.meta.0.0, &params)).await;
         let (status, proof) = match decided {
             Ok(decided) => decided,
             Err(reason) => {
