@@ -17,7 +17,8 @@ use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
 
 use crate::common::{
-    AUDIENCE, ISSUER, Server, TempDir, attest, generate, issuer_files, serve_trusting_issuer,
+    AUDIENCE, ISSUER, Server, TempDir, attest, generate, issuer_files, serve_args,
+    serve_trusting_issuer,
 };
 
 /// The agent's own key.
@@ -348,17 +349,7 @@ fn a_bad_nonce_secret_is_a_usage_error() {
         ("/nonexistent/secret", "/nonexistent/secret"),
     ] {
         let assert = attest()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--issuer",
-                ISSUER,
-                "--audience",
-                AUDIENCE,
-            ])
-            .arg("--jwks")
-            .arg(&jwks)
+            .args(serve_args(&jwks))
             .args(["--proof", "required", "--proof-nonce-secret", file])
             .assert()
             .failure();

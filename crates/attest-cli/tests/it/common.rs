@@ -142,11 +142,10 @@ pub fn jwt_typ() -> &'static str {
     TokenType::Jwt.as_str()
 }
 
-/// `attest serve` on a free loopback port, trusting the fixtures' issuer key (written into
-/// `dir`) for the fixtures' audience, with `extra` arguments.
-pub fn serve_trusting_issuer(dir: &TempDir, extra: &[&str]) -> Server {
-    let (_, jwks) = issuer_files(dir);
-    let mut args = vec![
+/// The arguments of `attest serve` on a free loopback port, trusting the fixtures' issuer,
+/// whose JWKS is the file `jwks`, for the fixtures' audience.
+pub fn serve_args(jwks: &Path) -> Vec<&str> {
+    vec![
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -156,9 +155,14 @@ pub fn serve_trusting_issuer(dir: &TempDir, extra: &[&str]) -> Server {
         AUDIENCE,
         "--jwks",
         jwks.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    ]
+}
+
+/// `attest serve` ([`serve_args`]) trusting the fixtures' issuer key (written into `dir`),
+/// with `extra` arguments.
+pub fn serve_trusting_issuer(dir: &TempDir, extra: &[&str]) -> Server {
+    let (_, jwks) = issuer_files(dir);
+    Server::start(&[serve_args(&jwks).as_slice(), extra].concat())
 }
 
 /// A running `attest` server child: killed on drop. Its stderr is collected in the background.

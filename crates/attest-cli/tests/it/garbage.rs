@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rand_chacha::rand_core::Rng;
 
-use crate::common::{AUDIENCE, ISSUER, TempDir, attest, issuer_files, rng};
+use crate::common::{AUDIENCE, ISSUER, TempDir, attest, issuer_files, rng, serve_args};
 
 /// Random bytes without NUL (which no argument can hold).
 fn random_bytes(len: usize) -> Vec<u8> {
@@ -227,32 +227,8 @@ fn garbage_files_are_refused_by_every_command_that_reads_one() {
             "--typ",
             "jwt",
         ],
-        vec![
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--issuer",
-            ISSUER,
-            "--audience",
-            AUDIENCE,
-            "--jwks",
-            "j",
-            "--policy",
-            "maybe",
-        ],
-        vec![
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--issuer",
-            ISSUER,
-            "--audience",
-            AUDIENCE,
-            "--jwks",
-            jwks.to_str().unwrap(),
-            "--redis",
-            "http://not-redis",
-        ],
+        [serve_args(Path::new("j")), vec!["--policy", "maybe"]].concat(),
+        [serve_args(&jwks), vec!["--redis", "http://not-redis"]].concat(),
         vec!["nonsense"],
     ] {
         run(&format!("{args:?}"), &os(&args), None);
