@@ -5,8 +5,9 @@
 //!   `initialize` (+ `notifications/initialized`) and one `tools/call`, then close; over an
 //!   in-process duplex and over streamable HTTP on 127.0.0.1 (a new connection per session,
 //!   rmcp's HTTP client). Attested: `AttestingServer` wraps the handler and the client presents
-//!   a fresh token in its capabilities, in both carriers (attest-mcp-client's default) or in
-//!   one; tokens are minted outside the timing, as an issuer would have.
+//!   a fresh token in its capabilities, as the compact object `{version, token}` in both
+//!   carriers (attest-mcp-client's default) or in one; tokens are minted outside the timing, as
+//!   an issuer would have.
 //! - `mcp/parse_initialize_*`: what the token costs rmcp itself, parsing the `initialize`.
 //! - `mcp/stateless_*`: protocol 2026-07-28, one `tools/call` POST per request with no
 //!   `initialize` (one keep-alive connection): no attestation on the plain server; a fresh

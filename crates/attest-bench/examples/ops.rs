@@ -13,10 +13,11 @@
 //! alternates `ops full_flow --seconds 2` with the Python script. Operations: `floor_sign`, `floor_verify_strict`, `floor` (sign + `verify_strict`),
 //! `create`, `parse`, `verify`, `create_verify`, `replay` (a `MemoryReplayStore::check`),
 //! `full_flow`; and whole MCP sessions over a duplex (count mode only): `duplex_plain`,
-//! `duplex_attested`, `duplex_attested_one_carrier`, and `duplex_gate_no_token` (the gate under
-//! policy `optional` and no token: what the wrapper costs without verifying). Every session mode
-//! mints the same tokens, so that the difference between two of them is what attestation adds
-//! inside the session.
+//! `duplex_attested`, `duplex_attested_one_carrier`, `duplex_gate_no_token` (the gate under
+//! policy `optional` and no token: what the wrapper costs without verifying) and
+//! `duplex_carried` (the token in both carriers to the plain handler, which ignores it: what
+//! carrying it costs rmcp alone). Every session mode mints the same tokens, so that the
+//! difference between two of them is what attestation adds inside the session.
 //!
 //! The proof operations (issue #10, as `attest-mcp-server`'s `proof` bench) sign their N single-use
 //! proofs first, so count only the measured function (count mode only):
@@ -94,6 +95,7 @@ fn main() {
         "duplex_attested" => Some(Session::Attested(Carriers::Both)),
         "duplex_attested_one_carrier" => Some(Session::Attested(Carriers::Extensions)),
         "duplex_gate_no_token" => Some(Session::GateWithoutToken),
+        "duplex_carried" => Some(Session::Carried),
         _ => None,
     };
     if let Some(session) = session {
@@ -171,6 +173,9 @@ enum Session {
     Plain,
     /// A token in `carriers`, to the handler behind a gate of policy `required`.
     Attested(Carriers),
+    /// A token in both carriers, to the plain handler, which ignores it: what carrying the
+    /// token costs rmcp on both sides, without any attest code.
+    Carried,
     /// No token, to the handler behind a gate of policy `optional`: what the gate itself costs
     /// (the wrapper, the advertisement, the admission of every request), without verifying.
     GateWithoutToken,
@@ -192,6 +197,7 @@ fn sessions(
         .iter()
         .map(|t| match session {
             Session::Attested(carriers) => mcp::capabilities(Some(t), carriers).unwrap(),
+            Session::Carried => mcp::capabilities(Some(t), Carriers::Both).unwrap(),
             _ => mcp::capabilities(None, Carriers::Both).unwrap(),
         })
         .collect();
@@ -205,7 +211,7 @@ fn sessions(
         .build()
         .unwrap();
     let (gate, expected) = match session {
-        Session::Plain => (None, mcp::expected(false)),
+        Session::Plain | Session::Carried => (None, mcp::expected(false)),
         Session::Attested(_) => {
             let gate = AttestationGate::new(verifier, Enforcement::Required);
             (Some(gate), mcp::expected(true))

@@ -143,7 +143,8 @@ pub fn plain_router() -> axum::Router {
 }
 
 /// Client capabilities carrying `token` in `carriers` (attest-mcp-client's default is
-/// [`Carriers::Both`]), or none.
+/// [`Carriers::Both`]) as the compact object `{version, token}`, as attest-mcp-client sends
+/// it; or none.
 ///
 /// # Errors
 /// For a token the carrier refuses.
@@ -153,7 +154,7 @@ pub fn capabilities(
 ) -> Result<ClientCapabilities, BoxError> {
     let mut caps = Map::new();
     if let Some(token) = token {
-        ClientAttestation::new(token)?.insert_into_capabilities(&mut caps, carriers)?;
+        ClientAttestation::compact(token)?.insert_into_capabilities(&mut caps, carriers)?;
     }
     Ok(serde_json::from_value(Value::Object(caps))?)
 }

@@ -19,7 +19,8 @@ use crate::source::TokenSource;
 /// `extensions["io.github.attest-rs/agent-attestation"]` and/or
 /// `experimental["security.attestation"]` ([`Carriers::Both`] reaches every server).
 ///
-/// Use the full object ([`ClientAttestation::new`]) here. Other capabilities are kept.
+/// Use the compact object ([`ClientAttestation::compact`]) unless a server needs the lists
+/// written out. Other capabilities are kept.
 pub fn attest_capabilities(
     capabilities: &mut ClientCapabilities,
     attestation: &ClientAttestation,
@@ -65,20 +66,22 @@ pub async fn attested_client_config(
     Ok(config)
 }
 
-/// Adds a token for `audience` from `source` to `config`'s capabilities, under both carriers.
+/// Adds a token for `audience` from `source` to `config`'s capabilities, under both carriers,
+/// as the compact object `{version, token}`.
 pub async fn attest_client_config(
     config: &mut ClientConfig,
     source: &dyn TokenSource,
     audience: &str,
 ) -> Result<(), ClientError> {
     let token = source.token(audience).await?;
-    let attestation = ClientAttestation::new(token.as_str())?;
+    let attestation = ClientAttestation::compact(token.as_str())?;
     attest_capabilities(&mut config.capabilities, &attestation, Carriers::Both)
 }
 
-/// Puts `token` into every carrier of an outgoing request, so that all of them agree:
+/// Puts `token`, as the compact object `{version, token}`, into every carrier of an outgoing
+/// request, so that all of them agree:
 ///
-/// - `_meta[EXTENSION_ID]`, the compact object (always);
+/// - `_meta[EXTENSION_ID]` (always);
 /// - the client capabilities rmcp copies into `_meta["io.modelcontextprotocol/clientCapabilities"]`
 ///   under 2026-07-28: each attestation carrier already there is rewritten with `token`;
 /// - for `initialize`, `params.capabilities`: each carrier already there is rewritten, and
@@ -91,18 +94,18 @@ pub(crate) fn attach_to_request(
     request: &mut ClientRequest,
     token: &str,
 ) -> Result<(), ClientError> {
-    let full = ClientAttestation::new(token)?;
+    let attestation = ClientAttestation::compact(token)?;
     if let ClientRequest::InitializeRequest(initialize) = request {
         let capabilities = &mut initialize.params.capabilities;
         let carriers = carriers_present_in(&to_object(capabilities)?).unwrap_or(Carriers::Both);
-        attest_capabilities(capabilities, &full, carriers)?;
+        attest_capabilities(capabilities, &attestation, carriers)?;
     }
     let meta = request.get_meta_mut();
-    attest_request_meta(meta, &ClientAttestation::compact(token)?);
+    attest_request_meta(meta, &attestation);
     if let Some(Value::Object(capabilities)) = meta.get_mut(CLIENT_CAPABILITIES_META_KEY)
         && let Some(carriers) = carriers_present_in(capabilities)
     {
-        full.insert_into_capabilities(capabilities, carriers)?;
+        attestation.insert_into_capabilities(capabilities, carriers)?;
     }
     Ok(())
 }

@@ -36,7 +36,7 @@
 //! # fn main() -> Result<(), attest_protocol::ProtocolError> {
 //! // Client: put the token into the initialize capabilities, under both carriers.
 //! let mut capabilities = serde_json::Map::new();
-//! ClientAttestation::new("eyJ...")?.insert_into_capabilities(&mut capabilities, Carriers::Both)?;
+//! ClientAttestation::compact("eyJ...")?.insert_into_capabilities(&mut capabilities, Carriers::Both)?;
 //!
 //! // Server: find it again.
 //! match find_in_capabilities(&capabilities)? {

@@ -113,7 +113,7 @@ fn request_meta_carries_the_compact_object() {
 }
 
 #[tokio::test]
-async fn attested_client_config_carries_the_source_token() {
+async fn attested_client_config_carries_the_source_token_compact_in_both_carriers() {
     let source = StaticToken::new(TOKEN).unwrap();
     let config = attested_client_config(&source, "https://tools.example")
         .await
@@ -127,12 +127,12 @@ async fn attested_client_config_carries_the_source_token() {
             .as_str(),
         TOKEN
     );
-    assert!(
-        wire["extensions"]
-            .get("io.github.attest-rs/agent-attestation")
-            .is_some()
+    let compact = json!({"version": "0.1.0", "token": TOKEN});
+    assert_eq!(
+        wire["extensions"]["io.github.attest-rs/agent-attestation"],
+        compact
     );
-    assert!(wire["experimental"].get("security.attestation").is_some());
+    assert_eq!(wire["experimental"]["security.attestation"], compact);
 
     let mut own = ClientConfig::new(
         ClientCapabilities::builder().enable_elicitation().build(),

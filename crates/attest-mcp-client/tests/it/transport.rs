@@ -125,18 +125,18 @@ async fn every_request_carries_a_fresh_attestation_with_initialize() {
     let io = start_server(server);
     let client = ().serve(attesting(io, per_request_signer(), AUDIENCE)).await.unwrap();
 
-    // `initialize`: both capability carriers and `_meta`, all with one token.
+    // `initialize`: both capability carriers and `_meta`, all with one token, each the
+    // compact object.
     let (capabilities, init_meta) = seen.lock().unwrap().clone().unwrap();
     let (init_token, _) = token_in(find_in_capabilities(&capabilities).unwrap());
-    assert!(
-        capabilities["extensions"]
-            .get(attest_mcp_client::EXTENSION_ID)
-            .is_some()
+    let compact = serde_json::json!({"version": "0.1.0", "token": init_token});
+    assert_eq!(
+        capabilities["extensions"][attest_mcp_client::EXTENSION_ID],
+        compact
     );
-    assert!(
-        capabilities["experimental"]
-            .get(attest_mcp_client::LEGACY_KEY)
-            .is_some()
+    assert_eq!(
+        capabilities["experimental"][attest_mcp_client::LEGACY_KEY],
+        compact
     );
     let (meta_token, carrier) = token_in(find_in_meta(&init_meta).unwrap());
     assert_eq!(carrier, Carrier::Meta);
