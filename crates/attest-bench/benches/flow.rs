@@ -289,7 +289,7 @@ fn paired_ratios(_: &mut Criterion) {
             }),
         )
     };
-    let result = paired(50, 15, 10, floor, |n| {
+    let result = paired(50, 40, 10, floor, |n| {
         let mut rng = rng();
         timed(
             n,
@@ -301,7 +301,7 @@ fn paired_ratios(_: &mut Criterion) {
     });
     let what = "attest-core create + verify ÷ floor sign + verify_strict";
     record_paired("create_verify_vs_floor", what, &result).unwrap();
-    let result = paired(50, 15, 10, floor, |n| {
+    let result = paired(50, 40, 10, floor, |n| {
         let mut rng = rng();
         timed(n, Box::new(move || f.full_flow(store, &mut rng)))
     });
@@ -324,7 +324,7 @@ fn paired_ratios(_: &mut Criterion) {
             )
         }
     };
-    let result = paired(400, 10, 6, verify_on(1), verify_on(2));
+    let result = paired(400, 30, 6, verify_on(1), verify_on(2));
     record_paired(
         "scaling_verify",
         "verify: 2 threads ÷ 1 thread, time per op",
@@ -346,7 +346,7 @@ fn paired_ratios(_: &mut Criterion) {
             )
         }
     };
-    let result = paired(400, 10, 6, floor_on(1), floor_on(2));
+    let result = paired(400, 30, 6, floor_on(1), floor_on(2));
     let what = "floor sign + verify_strict: 2 threads ÷ 1 thread, time per op";
     record_paired("scaling_floor", what, &result).unwrap();
     let flow_on = |threads: usize| {
@@ -363,7 +363,7 @@ fn paired_ratios(_: &mut Criterion) {
             )
         }
     };
-    let result = paired(400, 10, 6, flow_on(1), flow_on(2));
+    let result = paired(400, 30, 6, flow_on(1), flow_on(2));
     let what = "full flow: 2 threads ÷ 1 thread, time per op";
     record_paired("scaling_full_flow", what, &result).unwrap();
     // The shared memory replay store alone (fresh jtis made outside the timing).
@@ -387,7 +387,7 @@ fn paired_ratios(_: &mut Criterion) {
             )
         }
     };
-    let result = paired(20_000, 10, 6, replay_on(1), replay_on(2));
+    let result = paired(20_000, 30, 6, replay_on(1), replay_on(2));
     let what = "MemoryReplayStore::check alone: 2 threads ÷ 1 thread, time per op";
     record_paired("scaling_replay", what, &result).unwrap();
 }

@@ -14,7 +14,9 @@
 //!   token per request (full verify + replay record); the same token every time (the
 //!   verified-token cache hit).
 //! - with `ATTEST_BENCH_PAIRED=1` (`cargo xtask bench`), the overhead ratios again, measured by
-//!   alternating plain and attested blocks (`attest_bench::paired`).
+//!   alternating plain and attested blocks (`attest_bench::alternated`), together with the
+//!   parts of a session's overhead: the token carried to the plain server, which ignores it
+//!   (what rmcp pays to carry it), and the gate without a token.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed setup is a broken benchmark
 #![allow(missing_docs)] // criterion_main! generates main
 #![allow(clippy::arithmetic_side_effects)] // seed counters that never come near overflow
@@ -66,26 +68,48 @@ impl Minter {
     }
 }
 
-fn gate() -> AttestationGate {
+fn gate(enforcement: Enforcement) -> AttestationGate {
     let key = attest_bench::signing_key().unwrap();
     let verifier = Verifier::builder(attest_bench::policy(ISSUER, AUDIENCE).unwrap())
         .keys(attest_bench::trust(ISSUER, &key).unwrap())
         .build()
         .unwrap();
-    AttestationGate::new(verifier, Enforcement::Required)
+    AttestationGate::new(verifier, enforcement)
 }
 
-/// One session over rmcp's HTTP client, checked.
-async fn http_session(addr: SocketAddr, capabilities: ClientCapabilities, attested: bool) {
-    let transport = StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
-    let text = mcp::session(transport, capabilities).await.unwrap();
-    assert_eq!(text, mcp::expected(attested));
+/// What a session presents, and to which server.
+#[derive(Clone, Copy)]
+enum Variant {
+    /// No token, to the plain handler.
+    Plain,
+    /// A token in these carriers, to the handler behind a gate of policy `required`.
+    Attested(Carriers),
+    /// A token in both carriers, to the plain handler, which ignores it: what carrying the
+    /// token costs rmcp, without any attest code.
+    Carried,
+    /// No token, to the handler behind a gate of policy `optional`: what the gate costs
+    /// without verifying (the wrapper, the advertisement, the admission of every request).
+    GateWithoutToken,
 }
 
-/// One session over an in-process duplex, checked.
-async fn duplex_session(gate: Option<&AttestationGate>, capabilities: ClientCapabilities) {
-    let text = mcp::duplex_session(gate, capabilities).await.unwrap();
-    assert_eq!(text, mcp::expected(gate.is_some()));
+impl Variant {
+    /// The carriers of the token the client presents, if any.
+    fn carriers(self) -> Option<Carriers> {
+        match self {
+            Variant::Attested(carriers) => Some(carriers),
+            Variant::Carried => Some(Carriers::Both),
+            Variant::Plain | Variant::GateWithoutToken => None,
+        }
+    }
+
+    /// What `whoami` answers in a session of this variant.
+    fn expected(self) -> &'static str {
+        match self {
+            Variant::Attested(_) => mcp::expected(true),
+            Variant::GateWithoutToken => "absent",
+            Variant::Plain | Variant::Carried => mcp::expected(false),
+        }
+    }
 }
 
 async fn serve(app: axum::Router) -> SocketAddr {
@@ -134,19 +158,50 @@ fn timed<F: Future<Output = ()>>(rt: &Runtime, work: F) -> Duration {
 /// The servers, their runtime and a client, shared by every measurement.
 struct Setup {
     rt: Runtime,
+    /// Policy `required`, and `optional` for [`Variant::GateWithoutToken`].
     gate: AttestationGate,
+    optional_gate: AttestationGate,
     minter: Minter,
     plain: SocketAddr,
     gated: SocketAddr,
+    optional_gated: SocketAddr,
     http: reqwest::Client,
 }
 
-/// Who carries what: no token, the token in both carriers (attest-mcp-client's default), or
-/// in `extensions` only.
-const VARIANTS: [(&str, Option<Carriers>); 3] = [
-    ("plain", None),
-    ("attested", Some(Carriers::Both)),
-    ("attested_one_carrier", Some(Carriers::Extensions)),
+/// The criterion variants: no token, the token in both carriers (attest-mcp-client's
+/// default), or in `extensions` only.
+const VARIANTS: [(&str, Variant); 3] = [
+    ("plain", Variant::Plain),
+    ("attested", Variant::Attested(Carriers::Both)),
+    (
+        "attested_one_carrier",
+        Variant::Attested(Carriers::Extensions),
+    ),
+];
+
+/// The variants of one alternation: the attested session against the plain one, and the
+/// parts its overhead is made of. Recorded as `{prefix}_{name}`.
+const DECOMPOSITION: [(&str, &str, Variant); 4] = [
+    (
+        "session",
+        "attested ÷ plain",
+        Variant::Attested(Carriers::Both),
+    ),
+    (
+        "session_one_carrier",
+        "attested, token in one carrier ÷ plain",
+        Variant::Attested(Carriers::Extensions),
+    ),
+    (
+        "carried",
+        "token carried to the plain server, which ignores it ÷ plain",
+        Variant::Carried,
+    ),
+    (
+        "gate_no_token",
+        "gate of policy optional, no token ÷ plain",
+        Variant::GateWithoutToken,
+    ),
 ];
 
 impl Setup {
@@ -157,46 +212,62 @@ impl Setup {
             .enable_all()
             .build()
             .unwrap();
-        let gate = gate();
+        let (gate, optional_gate) = (gate(Enforcement::Required), gate(Enforcement::Optional));
+        let router =
+            |gate: &AttestationGate| attest_mcp_server::http::router(|| Whoami, gate.clone());
         let plain = rt.block_on(serve(mcp::plain_router()));
-        let gated = rt.block_on(serve(attest_mcp_server::http::router(
-            || Whoami,
-            gate.clone(),
-        )));
+        let gated = rt.block_on(serve(router(&gate)));
+        let optional_gated = rt.block_on(serve(router(&optional_gate)));
         Setup {
             rt,
             gate,
+            optional_gate,
             minter: Minter {
                 key: attest_bench::signing_key().unwrap(),
                 seed: Cell::new(1),
             },
             plain,
             gated,
+            optional_gated,
             http: reqwest::Client::new(),
         }
     }
 
-    /// `n` duplex sessions (tokens minted before the timing); their time.
-    fn duplex(&self, n: u64, carriers: Option<Carriers>) -> Duration {
-        let capabilities = self.minter.capabilities(n, carriers);
-        let gate = carriers.is_some().then_some(&self.gate);
+    /// The gate in front of the handler in `variant`, if any.
+    fn gate_of(&self, variant: Variant) -> Option<&AttestationGate> {
+        match variant {
+            Variant::Attested(_) => Some(&self.gate),
+            Variant::GateWithoutToken => Some(&self.optional_gate),
+            Variant::Plain | Variant::Carried => None,
+        }
+    }
+
+    /// `n` duplex sessions of `variant` (tokens minted before the timing); their time.
+    fn duplex(&self, n: u64, variant: Variant) -> Duration {
+        let capabilities = self.minter.capabilities(n, variant.carriers());
+        let gate = self.gate_of(variant);
         timed(&self.rt, async {
             for capabilities in capabilities {
-                duplex_session(gate, capabilities).await;
+                let text = mcp::duplex_session(gate, capabilities).await.unwrap();
+                assert_eq!(text, variant.expected());
             }
         })
     }
 
-    /// `n` HTTP sessions, each on a new client and connection; their time.
-    fn http_sessions(&self, n: u64, carriers: Option<Carriers>) -> Duration {
-        let capabilities = self.minter.capabilities(n, carriers);
-        let (attested, addr) = match carriers {
-            Some(_) => (true, self.gated),
-            None => (false, self.plain),
+    /// `n` HTTP sessions of `variant`, each on a new client and connection; their time.
+    fn http_sessions(&self, n: u64, variant: Variant) -> Duration {
+        let capabilities = self.minter.capabilities(n, variant.carriers());
+        let addr = match variant {
+            Variant::Attested(_) => self.gated,
+            Variant::GateWithoutToken => self.optional_gated,
+            Variant::Plain | Variant::Carried => self.plain,
         };
+        let url = format!("http://{addr}/mcp");
         timed(&self.rt, async {
             for capabilities in capabilities {
-                http_session(addr, capabilities, attested).await;
+                let transport = StreamableHttpClientTransport::from_uri(url.as_str());
+                let text = mcp::session(transport, capabilities).await.unwrap();
+                assert_eq!(text, variant.expected());
             }
         })
     }
@@ -242,19 +313,23 @@ fn sessions(c: &mut Criterion) {
     let setup = Setup::new();
     let mut group = c.benchmark_group("mcp");
     group.throughput(Throughput::Elements(1));
-    for (name, carriers) in VARIANTS {
+    for (name, variant) in VARIANTS {
         group.bench_function(format!("duplex_session_{name}"), |b| {
-            b.iter_custom(|iters| setup.duplex(iters, carriers))
+            b.iter_custom(|iters| setup.duplex(iters, variant))
         });
     }
-    for (name, carriers) in VARIANTS {
+    for (name, variant) in VARIANTS {
         group.bench_function(format!("http_session_{name}"), |b| {
-            b.iter_custom(|iters| setup.http_sessions(iters, carriers))
+            b.iter_custom(|iters| setup.http_sessions(iters, variant))
         });
     }
     // What the token costs rmcp before any attest code runs: parsing the `initialize` request.
-    for (name, carriers) in VARIANTS {
-        let capabilities = setup.minter.capabilities(1, carriers).pop().unwrap();
+    for (name, variant) in VARIANTS {
+        let capabilities = setup
+            .minter
+            .capabilities(1, variant.carriers())
+            .pop()
+            .unwrap();
         let text = mcp::initialize_request(&capabilities).unwrap();
         group.bench_function(format!("parse_initialize_{name}"), |b| {
             b.iter(|| serde_json::from_str::<ClientJsonRpcMessage>(black_box(&text)).unwrap())
@@ -273,60 +348,62 @@ fn sessions(c: &mut Criterion) {
     group.finish();
 }
 
-/// A number of operations in, their time out.
-type Workload<'a> = Box<dyn Fn(u64) -> Duration + 'a>;
-
-/// The overhead ratios measured by alternation (`attest_bench::paired`): plain and attested
-/// blocks take turns, so that a burst of load from another process hits both alike. Run by
-/// `cargo xtask bench`.
+/// The overhead ratios measured by alternation (`attest_bench::paired`, `alternated`): plain
+/// and attested blocks take turns, so that a burst of load from another process hits both
+/// alike. Run by `cargo xtask bench`.
+///
+/// Sessions alternate with the parts of their overhead ([`DECOMPOSITION`]) in one run per
+/// transport; stateless requests in pairs. Blocks last 10-30 ms: long enough that an idle
+/// runtime's wake-up does not weigh on them, short enough for many rounds.
 fn paired_ratios(_: &mut Criterion) {
     if !attest_bench::paired_enabled() {
         return;
     }
     let s = Setup::new();
-    let both = Some(Carriers::Both);
-    let one = Some(Carriers::Extensions);
-    let runs: [(&str, &str, u64, Workload<'_>, Workload<'_>); 5] = [
-        (
-            "http_session",
-            "HTTP session: attested ÷ plain",
-            30,
-            Box::new(|n| s.http_sessions(n, None)),
-            Box::new(|n| s.http_sessions(n, both)),
-        ),
-        (
-            "http_session_one_carrier",
-            "HTTP session, token in one carrier: attested ÷ plain",
-            30,
-            Box::new(|n| s.http_sessions(n, None)),
-            Box::new(|n| s.http_sessions(n, one)),
-        ),
-        (
-            "duplex_session",
-            "duplex session: attested ÷ plain",
-            100,
-            Box::new(|n| s.duplex(n, None)),
-            Box::new(|n| s.duplex(n, both)),
-        ),
+    decompose("http", 10, 80, &|n, v| s.http_sessions(n, v));
+    decompose("duplex", 50, 30, &|n, v| s.duplex(n, v));
+    let stateless: [(&str, &str, Tokens); 2] = [
         (
             "stateless_fresh",
             "stateless request, fresh token: attested ÷ plain",
-            300,
-            Box::new(|n| s.stateless(n, Tokens::None)),
-            Box::new(|n| s.stateless(n, Tokens::Fresh)),
+            Tokens::Fresh,
         ),
         (
             "stateless_cached",
             "stateless request, same token: attested ÷ plain",
-            300,
-            Box::new(|n| s.stateless(n, Tokens::None)),
-            Box::new(|n| s.stateless(n, Tokens::Same)),
+            Tokens::Same,
         ),
     ];
-    // Blocks of 10-30 ms: long enough that an idle runtime's wake-up does not weigh on them.
-    for (name, what, ops, base, other) in runs {
-        let result = attest_bench::paired(ops, 10, 6, base, other);
+    for (name, what, tokens) in stateless {
+        let result = attest_bench::paired(
+            300,
+            20,
+            6,
+            |n| s.stateless(n, Tokens::None),
+            |n| s.stateless(n, tokens),
+        );
         attest_bench::record_paired(name, what, &result).unwrap();
+    }
+}
+
+/// The plain session and every [`DECOMPOSITION`] variant over `transport`, alternated:
+/// `rounds` rounds of 6 blocks of `sessions` sessions each (`run(sessions, variant)`).
+fn decompose(
+    transport: &str,
+    sessions: u64,
+    rounds: usize,
+    run: &dyn Fn(u64, Variant) -> Duration,
+) {
+    let variants = std::iter::once(Variant::Plain).chain(DECOMPOSITION.map(|(_, _, v)| v));
+    let mut closures: Vec<_> = variants.map(|v| move |n| run(n, v)).collect();
+    let mut workloads: Vec<&mut dyn FnMut(u64) -> Duration> = closures
+        .iter_mut()
+        .map(|c| c as &mut dyn FnMut(u64) -> Duration)
+        .collect();
+    let results = attest_bench::alternated(sessions, rounds, 6, &mut workloads);
+    for ((name, what, _), result) in DECOMPOSITION.iter().zip(&results) {
+        let what = format!("{transport} {what}");
+        attest_bench::record_paired(&format!("{transport}_{name}"), &what, result).unwrap();
     }
 }
 

@@ -46,7 +46,7 @@ struct Issuer {
     url: String,
     key: SigningKey,
     resolver: JwksResolver,
-    seed: u64,
+    seed: std::cell::Cell<u64>,
 }
 
 impl Issuer {
@@ -76,14 +76,14 @@ impl Issuer {
             url,
             key,
             resolver,
-            seed: 1,
+            seed: std::cell::Cell::new(1),
         }
     }
 
     /// `n` fresh tokens (new `jti`s), issued now.
-    fn tokens(&mut self, n: u64) -> Vec<String> {
-        self.seed += 1;
-        let mut rng = attest_bench::rng(self.seed);
+    fn tokens(&self, n: u64) -> Vec<String> {
+        self.seed.set(self.seed.get() + 1);
+        let mut rng = attest_bench::rng(self.seed.get());
         let (template, now) = (builder(&self.url, AUDIENCE), attest_bench::now());
         (0..n)
             .map(|_| template.sign(&self.key, now, &mut rng).unwrap())
@@ -138,7 +138,7 @@ fn pipeline(c: &mut Criterion) {
         .build()
         .unwrap();
     let _entered = rt.enter();
-    let mut issuer = Issuer::start(&rt);
+    let issuer = Issuer::start(&rt);
 
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(1));
@@ -215,15 +215,91 @@ fn pipeline(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    group.bench_function("metrics", |b| {
-        b.iter(|| {
-            let mut guard = observer.start_verification();
-            guard.set_issuer(black_box(&issuer.url));
-            guard.set_kid(black_box(KID));
-            guard.finish(Ok(()));
-        })
-    });
+    let metrics_step = || {
+        let mut guard = observer.start_verification();
+        guard.set_issuer(black_box(&issuer.url));
+        guard.set_kid(black_box(KID));
+        guard.finish(Ok(()));
+    };
+    group.bench_function("metrics", |b| b.iter(metrics_step));
     group.finish();
+
+    // The same steps by alternation with the whole `verify_memory`, so that each step's share
+    // of it comes from the same moments of load (`cargo xtask bench`).
+    if attest_bench::paired_enabled() {
+        let timed = |n: u64, step: &mut dyn FnMut()| {
+            let started = Instant::now();
+            for _ in 0..n {
+                step();
+            }
+            started.elapsed()
+        };
+        let mut whole = |n| verify_all(&rt, &memory, issuer.tokens(n));
+        let mut parse = |n| {
+            timed(n, &mut || {
+                black_box(dangerous::decode_unverified(black_box(&token), &policy).unwrap());
+            })
+        };
+        let mut key_lookup = |n| {
+            timed(n, &mut || {
+                black_box(poll_once(keys.resolve(black_box(&issuer.url), KID)).unwrap());
+            })
+        };
+        let mut signature_only = |n| {
+            timed(n, &mut || {
+                key.verify(black_box(&signing_input), &signature.to_bytes())
+                    .unwrap();
+            })
+        };
+        let mut signature_claims = |n: u64| {
+            let mut copies = (0..n).map(|_| unverified.clone()).collect::<Vec<_>>();
+            timed(n, &mut || {
+                let copy = copies.pop().unwrap();
+                black_box(copy.verify(&key, &policy, now).unwrap());
+            })
+        };
+        let fresh = std::cell::Cell::new(0_u64);
+        let mut replay = |n: u64| {
+            let jtis = (0..n)
+                .map(|_| {
+                    fresh.set(fresh.get() + 1);
+                    format!("1c9e2d4a-7b3f-4e61-8a2d-{:012x}", fresh.get())
+                })
+                .collect::<Vec<_>>();
+            let mut next = jtis.iter();
+            timed(n, &mut || {
+                let jti = next.next().unwrap();
+                assert!(store.check(&issuer.url, jti, until).unwrap().is_fresh());
+            })
+        };
+        let mut metrics = |n| timed(n, &mut || metrics_step());
+        let results = attest_bench::alternated(
+            50,
+            60,
+            6,
+            &mut [
+                &mut whole,
+                &mut parse,
+                &mut key_lookup,
+                &mut signature_only,
+                &mut signature_claims,
+                &mut replay,
+                &mut metrics,
+            ],
+        );
+        let steps = [
+            "parse",
+            "key_lookup",
+            "signature",
+            "signature_claims",
+            "replay",
+            "metrics",
+        ];
+        for (step, result) in steps.iter().zip(&results) {
+            let what = format!("breakdown: {step} ÷ Verifier::verify on the memory store");
+            attest_bench::record_paired(&format!("breakdown_{step}"), &what, result).unwrap();
+        }
+    }
     drop(redis);
 }
 

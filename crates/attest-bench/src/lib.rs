@@ -154,6 +154,10 @@ pub struct Paired {
     pub ratio_low: f64,
     /// The highest round's ratio.
     pub ratio_high: f64,
+    /// The lower end of a 95% confidence interval for the median ratio.
+    pub ci_low: f64,
+    /// The upper end of that interval.
+    pub ci_high: f64,
     /// Rounds measured.
     pub rounds: usize,
 }
@@ -168,36 +172,94 @@ pub fn paired(
     mut base: impl FnMut(u64) -> Duration,
     mut other: impl FnMut(u64) -> Duration,
 ) -> Paired {
+    let ratios = alternated(ops, rounds, blocks, &mut [&mut base, &mut other]);
+    ratios.into_iter().next().unwrap_or(Paired {
+        base_us: f64::NAN,
+        other_us: f64::NAN,
+        ratio: f64::NAN,
+        ratio_low: f64::NAN,
+        ratio_high: f64::NAN,
+        ci_low: f64::NAN,
+        ci_high: f64::NAN,
+        rounds: 0,
+    })
+}
+
+/// One run of [`paired`] generalized to several workloads: each round runs `blocks` blocks of
+/// every workload, in order in even blocks and in reverse in odd ones (ABC CBA…). Returns each
+/// workload after the first as a [`Paired`] against the first, all from the same rounds.
+pub fn alternated(
+    ops: u64,
+    rounds: usize,
+    blocks: usize,
+    workloads: &mut [&mut dyn FnMut(u64) -> Duration],
+) -> Vec<Paired> {
+    let (rounds, blocks) = (rounds.max(1), blocks.max(1));
     // One block of each first: caches, allocator, lazily built state.
-    base(ops);
-    other(ops);
-    let (mut base_total, mut other_total) = (0.0, 0.0);
-    let mut ratios = Vec::with_capacity(rounds);
-    for _ in 0..rounds.max(1) {
-        let (mut b, mut o) = (0.0, 0.0);
-        for block in 0..blocks.max(1) {
-            if block % 2 == 0 {
-                b += base(ops).as_secs_f64();
-                o += other(ops).as_secs_f64();
-            } else {
-                o += other(ops).as_secs_f64();
-                b += base(ops).as_secs_f64();
+    for workload in workloads.iter_mut() {
+        workload(ops);
+    }
+    // Per workload: its time in each round.
+    let mut times = vec![Vec::with_capacity(rounds); workloads.len()];
+    for _ in 0..rounds {
+        let mut round = vec![0.0; workloads.len()];
+        for block in 0..blocks {
+            let mut turns: Vec<_> = round.iter_mut().zip(workloads.iter_mut()).collect();
+            if block % 2 == 1 {
+                turns.reverse();
+            }
+            for (time, workload) in turns {
+                *time += workload(ops).as_secs_f64();
             }
         }
-        ratios.push(o / b);
-        base_total += b;
-        other_total += o;
+        for (times, time) in times.iter_mut().zip(round) {
+            times.push(time);
+        }
     }
-    ratios.sort_by(f64::total_cmp);
-    let per_op = 1e6 / (ops as f64 * ratios.len() as f64 * blocks.max(1) as f64);
-    Paired {
-        base_us: base_total * per_op,
-        other_us: other_total * per_op,
-        ratio: ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
-        ratio_low: ratios.first().copied().unwrap_or(f64::NAN),
-        ratio_high: ratios.last().copied().unwrap_or(f64::NAN),
-        rounds: ratios.len(),
+    let per_op = 1e6 / (ops as f64 * rounds as f64 * blocks as f64);
+    let Some((base, others)) = times.split_first() else {
+        return Vec::new();
+    };
+    others
+        .iter()
+        .map(|other| {
+            let mut ratios: Vec<f64> = other.iter().zip(base).map(|(o, b)| o / b).collect();
+            ratios.sort_by(f64::total_cmp);
+            let (ci_low, ci_high) = median_interval(&ratios);
+            Paired {
+                base_us: base.iter().sum::<f64>() * per_op,
+                other_us: other.iter().sum::<f64>() * per_op,
+                ratio: ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
+                ratio_low: ratios.first().copied().unwrap_or(f64::NAN),
+                ratio_high: ratios.last().copied().unwrap_or(f64::NAN),
+                ci_low,
+                ci_high,
+                rounds: ratios.len(),
+            }
+        })
+        .collect()
+}
+
+/// A 95% confidence interval for the median of `sorted`, free of any assumption about the
+/// distribution: the order statistics `k` and `n + 1 − k` (1-based), with `k` the largest for
+/// which a Binomial(n, ½) is below `k` with probability at most 2.5%. With fewer than six
+/// values no such `k` exists, and the interval is the whole range.
+pub fn median_interval(sorted: &[f64]) -> (f64, f64) {
+    let n = sorted.len();
+    // P(X = 0), then P(X = k + 1) = P(X = k) · (n − k) / (k + 1).
+    let mut probability = 0.5_f64.powi(i32::try_from(n).unwrap_or(i32::MAX));
+    let (mut below, mut k) = (0.0, 0_usize);
+    while k < n / 2 && below + probability <= 0.025 {
+        below += probability;
+        let next = k.saturating_add(1);
+        probability *= n.saturating_sub(k) as f64 / next as f64;
+        k = next;
     }
+    let k = k.max(1);
+    (
+        sorted.get(k.saturating_sub(1)).copied().unwrap_or(f64::NAN),
+        sorted.get(n.saturating_sub(k)).copied().unwrap_or(f64::NAN),
+    )
 }
 
 /// Writes `result` to `target/attest-bench/paired/NAME.json` (where `cargo xtask bench` reads
@@ -218,8 +280,14 @@ pub fn record_paired(name: &str, what: &str, result: &Paired) -> Result<(), BoxE
     }
     std::fs::write(dir.join(format!("{name}.json")), json.to_string())?;
     println!(
-        "paired/{name}: {what}: ratio {:.3} (rounds {:.3}..{:.3}; {:.2} µs vs {:.2} µs)",
-        result.ratio, result.ratio_low, result.ratio_high, result.other_us, result.base_us
+        "paired/{name}: {what}: ratio {:.3} (95% CI {:.3}..{:.3}; rounds {:.3}..{:.3}; {:.2} µs vs {:.2} µs)",
+        result.ratio,
+        result.ci_low,
+        result.ci_high,
+        result.ratio_low,
+        result.ratio_high,
+        result.other_us,
+        result.base_us
     );
     Ok(())
 }

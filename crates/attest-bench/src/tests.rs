@@ -100,5 +100,42 @@ fn paired_measures_both_sides_alternately() {
         (result.ratio_low, result.ratio_high, result.rounds),
         (2.0, 2.0, 5)
     );
+    assert_eq!((result.ci_low, result.ci_high), (2.0, 2.0));
     assert!((result.base_us - 1.0).abs() < 1e-9 && (result.other_us - 2.0).abs() < 1e-9);
+}
+
+#[test]
+fn alternated_runs_every_workload_in_turn_and_reverses_every_other_block() {
+    let order = std::cell::RefCell::new(Vec::new());
+    let workload = |name: char, micros: u64| {
+        let order = &order;
+        move |n: u64| {
+            order.borrow_mut().push(name);
+            Duration::from_micros(micros * n)
+        }
+    };
+    let (mut a, mut b, mut c) = (workload('a', 1), workload('b', 3), workload('c', 2));
+    let results = alternated(2, 2, 2, &mut [&mut a, &mut b, &mut c]);
+    // The warm-up block of each, then per round: a b c, then c b a.
+    assert_eq!(
+        order.into_inner().iter().collect::<String>(),
+        "abc".to_owned() + "abccba" + "abccba"
+    );
+    let ratios: Vec<f64> = results.iter().map(|r| r.ratio).collect();
+    assert_eq!(ratios, [3.0, 2.0], "each against the first");
+    assert!(results.iter().all(|r| (r.base_us - 1.0).abs() < 1e-9));
+}
+
+#[test]
+fn the_median_interval_is_the_order_statistics_of_the_binomial() {
+    let values = |n: usize| (1..=n).map(|v| v as f64).collect::<Vec<f64>>();
+    // Below six values, no pair of order statistics reaches 95%: the whole range.
+    assert_eq!(median_interval(&values(5)), (1.0, 5.0));
+    // n = 6: P(X = 0) = 1/64 ≤ 2.5%, P(X ≤ 1) = 7/64 > 2.5%: k = 1.
+    assert_eq!(median_interval(&values(6)), (1.0, 6.0));
+    // n = 10: P(X ≤ 1) = 11/1024, P(X ≤ 2) = 56/1024: k = 2.
+    assert_eq!(median_interval(&values(10)), (2.0, 9.0));
+    // n = 100: the textbook interval is the 40th to the 61st value.
+    assert_eq!(median_interval(&values(100)), (40.0, 61.0));
+    assert!(median_interval(&[]).0.is_nan());
 }
