@@ -26,6 +26,9 @@
 //! [`http::router`] builds the streamable-HTTP service and mounts `/mcp`, `/health` and
 //! `/metrics`.
 //!
+//! Keep rmcp's logs at WARN: rmcp logs each session's `initialize` parameters at INFO (target
+//! `rmcp::service`), the attestation token in the client's capabilities included.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use attest_core::{Policy, TrustStore};

@@ -116,6 +116,16 @@ async fn an_attested_mcp_client_calls_whoami_and_deploy() {
             .unwrap_err();
     assert_eq!(refused.rejection_reason(), Some(Reason::Required));
 
+    // No token reaches the log. rmcp logs each session's `initialize` parameters at INFO,
+    // tokens included; `attest serve` keeps rmcp at WARN. A token starts `eyJ` (base64url of
+    // `{"`), and so would any segment of its header or claims.
+    let log = server.stderr_text();
+    assert!(
+        log.contains("replay store: memory"),
+        "the log is read: {log}"
+    );
+    assert!(!log.contains("eyJ"), "a token reached the log: {log}");
+
     // /health and /metrics, with the verifications above counted.
     let health = reqwest::get(format!("http://{}/health", server.addr))
         .await
