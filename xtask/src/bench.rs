@@ -161,11 +161,7 @@ impl Measurements {
 
     /// A scaling factor measured by alternation: 1-thread time ÷ 2-thread time per operation.
     fn scaling(&self, name: &str) -> Option<Ratio> {
-        self.paired(name).map(|r| Ratio {
-            median: 1.0 / r.median,
-            ci: (1.0 / r.ci.1, 1.0 / r.ci.0),
-            ..r
-        })
+        self.paired(name).map(Ratio::inverse)
     }
 
     /// µs per operation.
@@ -193,6 +189,18 @@ struct Ratio {
     /// Time per operation over all rounds, µs: the base workload and the other.
     base_us: f64,
     other_us: f64,
+}
+
+impl Ratio {
+    /// 1 ÷ this ratio, with its interval turned around: a scaling factor from two times per
+    /// operation, or a whole ÷ one of its parts.
+    fn inverse(self) -> Ratio {
+        Ratio {
+            median: 1.0 / self.median,
+            ci: (1.0 / self.ci.1, 1.0 / self.ci.0),
+            ..self
+        }
+    }
 }
 
 /// Which side of its line a target is on. A ratio measured by alternation counts as met or
@@ -273,15 +281,6 @@ fn px(p: Option<Ratio>) -> String {
         || "—".into(),
         |r| format!("{:.3}× ({:.3}–{:.3})", r.median, r.ci.0, r.ci.1),
     )
-}
-
-/// The verdict on the median alone, where no interval is measured (the Python rounds).
-fn verdict(met: Option<bool>) -> &'static str {
-    match met {
-        Some(true) => Verdict::Met.label(),
-        Some(false) => Verdict::Missed.label(),
-        None => Verdict::NotMeasured.label(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,11 +609,7 @@ fn pipeline_block(m: &Measurements) -> String {
         out,
         "\nRatios: memory pipeline ÷ the signature check alone (`PublicKey::verify`, \
          `verify_strict`), by alternation = **{}**; Redis ÷ memory (criterion, same run) = {}.",
-        px(signature.map(|r| Ratio {
-            median: 1.0 / r.median,
-            ci: (1.0 / r.ci.1, 1.0 / r.ci.0),
-            ..r
-        })),
+        px(signature.map(Ratio::inverse)),
         x(m.ratio("pipeline/verify_redis", "pipeline/verify_memory")),
     );
     let _ = write!(
@@ -837,7 +832,7 @@ fn compare_block(rounds: &[Round]) -> String {
          rounds: the full flow cannot exceed that, whatever attest does above the floor. Against \
          the Python figure of BRIEF §2 (3,116/s) the Rust full flow is {}.",
         x(ratio),
-        verdict(ratio.map(|r| r >= 4.0)),
+        python_verdict(ratio),
         x(floor),
         x(rust.map(|r| r / 3116.0)),
     );
@@ -878,7 +873,7 @@ fn targets_block(m: &Measurements, rounds: &[Round], counts: &Instructions) -> S
     } else {
         (
             format!("**{}** (median of {} rounds)", x(python), rounds.len()),
-            verdict(python.map(|r| r >= 4.0)),
+            python_verdict(python),
         )
     };
     format!(
@@ -1115,6 +1110,12 @@ fn compare_rounds(
 fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied()
+}
+
+/// The Python target (≥ 4×), judged on the median of the rounds alone: with six rounds, a 95%
+/// interval would be their whole range.
+fn python_verdict(ratio: Option<f64>) -> &'static str {
+    Verdict::of(ratio.map(|r| (r, r)), 4.0, false).label()
 }
 
 /// Median over rounds of (Rust full flow ÷ Python full flow) throughput.

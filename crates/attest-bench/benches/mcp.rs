@@ -26,7 +26,7 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use attest_bench::mcp::{self, Whoami};
+use attest_bench::mcp::{self, Variant, Whoami};
 use attest_bench::{AUDIENCE, ISSUER, builder};
 use attest_core::SigningKey;
 use attest_mcp_server::{AttestationGate, Enforcement, Verifier};
@@ -75,41 +75,6 @@ fn gate(enforcement: Enforcement) -> AttestationGate {
         .build()
         .unwrap();
     AttestationGate::new(verifier, enforcement)
-}
-
-/// What a session presents, and to which server.
-#[derive(Clone, Copy)]
-enum Variant {
-    /// No token, to the plain handler.
-    Plain,
-    /// A token in these carriers, to the handler behind a gate of policy `required`.
-    Attested(Carriers),
-    /// A token in both carriers, to the plain handler, which ignores it: what carrying the
-    /// token costs rmcp, without any attest code.
-    Carried,
-    /// No token, to the handler behind a gate of policy `optional`: what the gate costs
-    /// without verifying (the wrapper, the advertisement, the admission of every request).
-    GateWithoutToken,
-}
-
-impl Variant {
-    /// The carriers of the token the client presents, if any.
-    fn carriers(self) -> Option<Carriers> {
-        match self {
-            Variant::Attested(carriers) => Some(carriers),
-            Variant::Carried => Some(Carriers::Both),
-            Variant::Plain | Variant::GateWithoutToken => None,
-        }
-    }
-
-    /// What `whoami` answers in a session of this variant.
-    fn expected(self) -> &'static str {
-        match self {
-            Variant::Attested(_) => mcp::expected(true),
-            Variant::GateWithoutToken => "absent",
-            Variant::Plain | Variant::Carried => mcp::expected(false),
-        }
-    }
 }
 
 async fn serve(app: axum::Router) -> SocketAddr {
@@ -235,11 +200,10 @@ impl Setup {
 
     /// The gate in front of the handler in `variant`, if any.
     fn gate_of(&self, variant: Variant) -> Option<&AttestationGate> {
-        match variant {
-            Variant::Attested(_) => Some(&self.gate),
-            Variant::GateWithoutToken => Some(&self.optional_gate),
-            Variant::Plain | Variant::Carried => None,
-        }
+        variant.enforcement().map(|enforcement| match enforcement {
+            Enforcement::Required => &self.gate,
+            _ => &self.optional_gate,
+        })
     }
 
     /// `n` duplex sessions of `variant` (tokens minted before the timing); their time.
@@ -257,10 +221,10 @@ impl Setup {
     /// `n` HTTP sessions of `variant`, each on a new client and connection; their time.
     fn http_sessions(&self, n: u64, variant: Variant) -> Duration {
         let capabilities = self.minter.capabilities(n, variant.carriers());
-        let addr = match variant {
-            Variant::Attested(_) => self.gated,
-            Variant::GateWithoutToken => self.optional_gated,
-            Variant::Plain | Variant::Carried => self.plain,
+        let addr = match variant.enforcement() {
+            Some(Enforcement::Required) => self.gated,
+            Some(_) => self.optional_gated,
+            None => self.plain,
         };
         let url = format!("http://{addr}/mcp");
         timed(&self.rt, async {

@@ -41,10 +41,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use attest_bench::{AUDIENCE, ISSUER, mcp};
+use attest_bench::mcp::{self, Variant};
+use attest_bench::{AUDIENCE, ISSUER};
 use attest_cache::{ManualClock, MemoryReplayStore};
 use attest_core::{UnixTime, dangerous, verify};
-use attest_mcp_server::{AttestationGate, Enforcement, Verifier};
+use attest_mcp_server::{AttestationGate, Verifier};
 use attest_protocol::Carriers;
 use ed25519_dalek::Signer;
 
@@ -91,11 +92,11 @@ fn main() {
     let until = now.saturating_add(330);
 
     let session = match op.as_str() {
-        "duplex_plain" => Some(Session::Plain),
-        "duplex_attested" => Some(Session::Attested(Carriers::Both)),
-        "duplex_attested_one_carrier" => Some(Session::Attested(Carriers::Extensions)),
-        "duplex_gate_no_token" => Some(Session::GateWithoutToken),
-        "duplex_carried" => Some(Session::Carried),
+        "duplex_plain" => Some(Variant::Plain),
+        "duplex_attested" => Some(Variant::Attested(Carriers::Both)),
+        "duplex_attested_one_carrier" => Some(Variant::Attested(Carriers::Extensions)),
+        "duplex_gate_no_token" => Some(Variant::GateWithoutToken),
+        "duplex_carried" => Some(Variant::Carried),
         _ => None,
     };
     if let Some(session) = session {
@@ -166,25 +167,10 @@ fn main() {
     }
 }
 
-/// What a duplex session presents, and to which server.
-#[derive(Clone, Copy)]
-enum Session {
-    /// No token, to the plain handler.
-    Plain,
-    /// A token in `carriers`, to the handler behind a gate of policy `required`.
-    Attested(Carriers),
-    /// A token in both carriers, to the plain handler, which ignores it: what carrying the
-    /// token costs rmcp on both sides, without any attest code.
-    Carried,
-    /// No token, to the handler behind a gate of policy `optional`: what the gate itself costs
-    /// (the wrapper, the advertisement, the admission of every request), without verifying.
-    GateWithoutToken,
-}
-
 /// `n` duplex sessions of kind `session`, minting `n` tokens in every case.
 fn sessions(
     n: u64,
-    session: Session,
+    session: Variant,
     template: &attest_core::TokenBuilder,
     key: &attest_core::SigningKey,
     now: UnixTime,
@@ -195,11 +181,7 @@ fn sessions(
         .collect();
     let capabilities: Vec<_> = tokens
         .iter()
-        .map(|t| match session {
-            Session::Attested(carriers) => mcp::capabilities(Some(t), carriers).unwrap(),
-            Session::Carried => mcp::capabilities(Some(t), Carriers::Both).unwrap(),
-            _ => mcp::capabilities(None, Carriers::Both).unwrap(),
-        })
+        .map(|t| session.capabilities(t).unwrap())
         .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -210,23 +192,15 @@ fn sessions(
         .keys(attest_bench::trust(ISSUER, key).unwrap())
         .build()
         .unwrap();
-    let (gate, expected) = match session {
-        Session::Plain | Session::Carried => (None, mcp::expected(false)),
-        Session::Attested(_) => {
-            let gate = AttestationGate::new(verifier, Enforcement::Required);
-            (Some(gate), mcp::expected(true))
-        }
-        Session::GateWithoutToken => {
-            let gate = AttestationGate::new(verifier, Enforcement::Optional);
-            (Some(gate), "absent")
-        }
-    };
+    let gate = session
+        .enforcement()
+        .map(|enforcement| AttestationGate::new(verifier, enforcement));
     rt.block_on(async {
         for capabilities in capabilities {
             let text = mcp::duplex_session(gate.as_ref(), capabilities)
                 .await
                 .unwrap();
-            assert_eq!(text, expected);
+            assert_eq!(text, session.expected());
         }
     });
 }

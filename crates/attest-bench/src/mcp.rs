@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use attest_mcp_server::AttestationGate;
 use attest_mcp_server::AttestationStatus;
-use attest_protocol::{Carriers, ClientAttestation, EXTENSION_ID};
+use attest_protocol::{Carriers, ClientAttestation, EXTENSION_ID, Enforcement};
 use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
@@ -62,6 +62,61 @@ impl ServerHandler for Whoami {
             _ => "unattested".into(),
         };
         Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+    }
+}
+
+/// What a benchmarked session presents, and to which server.
+#[derive(Clone, Copy, Debug)]
+pub enum Variant {
+    /// No token, to the plain handler.
+    Plain,
+    /// A token in these carriers, to the handler behind a gate of policy `required`.
+    Attested(Carriers),
+    /// A token in both carriers, to the plain handler, which ignores it: what carrying the
+    /// token costs rmcp on both sides, without any attest code.
+    Carried,
+    /// No token, to the handler behind a gate of policy `optional`: what the gate itself costs
+    /// (the wrapper, the advertisement, the admission of every request), without verifying.
+    GateWithoutToken,
+}
+
+impl Variant {
+    /// The carriers of the token the client presents, if it presents one.
+    pub fn carriers(self) -> Option<Carriers> {
+        match self {
+            Variant::Attested(carriers) => Some(carriers),
+            Variant::Carried => Some(Carriers::Both),
+            Variant::Plain | Variant::GateWithoutToken => None,
+        }
+    }
+
+    /// The policy of the gate in front of the handler, if there is one.
+    pub fn enforcement(self) -> Option<Enforcement> {
+        match self {
+            Variant::Attested(_) => Some(Enforcement::Required),
+            Variant::GateWithoutToken => Some(Enforcement::Optional),
+            Variant::Plain | Variant::Carried => None,
+        }
+    }
+
+    /// The client capabilities of a session of this variant, with `token` where it carries one.
+    ///
+    /// # Errors
+    /// For a token the carrier refuses.
+    pub fn capabilities(self, token: &str) -> Result<ClientCapabilities, BoxError> {
+        match self.carriers() {
+            Some(carriers) => capabilities(Some(token), carriers),
+            None => capabilities(None, Carriers::Both),
+        }
+    }
+
+    /// What `whoami` answers in a session of this variant.
+    pub fn expected(self) -> &'static str {
+        match self {
+            Variant::Attested(_) => expected(true),
+            Variant::GateWithoutToken => "absent",
+            Variant::Plain | Variant::Carried => expected(false),
+        }
     }
 }
 
