@@ -317,8 +317,9 @@ fn sessions(c: &mut Criterion) {
 /// alike. Run by `cargo xtask bench`.
 ///
 /// Sessions alternate with the parts of their overhead ([`DECOMPOSITION`]) in one run per
-/// transport; stateless requests in pairs. Blocks last 10-30 ms: long enough that an idle
-/// runtime's wake-up does not weigh on them, short enough for many rounds.
+/// transport; stateless requests in pairs. A block of sessions lasts 15-30 ms, one of stateless
+/// requests about 120 ms: long enough that an idle runtime's wake-up does not weigh on them,
+/// short enough for many rounds.
 fn paired_ratios(_: &mut Criterion) {
     if !attest_bench::paired_enabled() {
         return;
