@@ -53,18 +53,13 @@ impl Minter {
             .collect()
     }
 
-    /// `n` client capabilities, each with a fresh token in `carriers`, or `n` without any.
-    fn capabilities(&self, n: u64, carriers: Option<Carriers>) -> Vec<ClientCapabilities> {
-        match carriers {
-            Some(carriers) => self
-                .tokens(n)
-                .iter()
-                .map(|t| mcp::capabilities(Some(t), carriers).unwrap())
-                .collect(),
-            None => (0..n)
-                .map(|_| mcp::capabilities(None, Carriers::Both).unwrap())
-                .collect(),
-        }
+    /// `n` client capabilities of `variant`, each with a fresh token where it carries one.
+    /// Tokens are minted for every variant alike, so that each block starts from the same work.
+    fn capabilities(&self, n: u64, variant: Variant) -> Vec<ClientCapabilities> {
+        self.tokens(n)
+            .iter()
+            .map(|t| variant.capabilities(t).unwrap())
+            .collect()
     }
 }
 
@@ -208,7 +203,7 @@ impl Setup {
 
     /// `n` duplex sessions of `variant` (tokens minted before the timing); their time.
     fn duplex(&self, n: u64, variant: Variant) -> Duration {
-        let capabilities = self.minter.capabilities(n, variant.carriers());
+        let capabilities = self.minter.capabilities(n, variant);
         let gate = self.gate_of(variant);
         timed(&self.rt, async {
             for capabilities in capabilities {
@@ -220,7 +215,7 @@ impl Setup {
 
     /// `n` HTTP sessions of `variant`, each on a new client and connection; their time.
     fn http_sessions(&self, n: u64, variant: Variant) -> Duration {
-        let capabilities = self.minter.capabilities(n, variant.carriers());
+        let capabilities = self.minter.capabilities(n, variant);
         let addr = match variant.enforcement() {
             Some(Enforcement::Required) => self.gated,
             Some(_) => self.optional_gated,
@@ -289,11 +284,7 @@ fn sessions(c: &mut Criterion) {
     }
     // What the token costs rmcp before any attest code runs: parsing the `initialize` request.
     for (name, variant) in VARIANTS {
-        let capabilities = setup
-            .minter
-            .capabilities(1, variant.carriers())
-            .pop()
-            .unwrap();
+        let capabilities = setup.minter.capabilities(1, variant).pop().unwrap();
         let text = mcp::initialize_request(&capabilities).unwrap();
         group.bench_function(format!("parse_initialize_{name}"), |b| {
             b.iter(|| serde_json::from_str::<ClientJsonRpcMessage>(black_box(&text)).unwrap())
