@@ -418,16 +418,38 @@ fn core_block(m: &Measurements, counts: &Instructions) -> String {
     };
     let _ = writeln!(
         out,
-        "\n**Instructions per operation** (callgrind, attest-bench's `ops`): floor sign + \
+        "\n**Instructions per operation** (cachegrind, attest-bench's `ops`): floor sign + \
          `verify_strict` {}, create + verify {}, full flow {}; create + verify ÷ floor = **{}**, \
-         full flow ÷ floor = {}. Counts do not move with the machine's load, where times do; and \
-         attest's own code (allocation, JSON, base64) runs at a lower IPC than the vectorized \
-         field arithmetic of the floor, so a time ratio sits above its instruction ratio.",
+         full flow ÷ floor = {}. Counts do not move with the machine's load, where times do.",
         k("floor"),
         k("create_verify"),
         k("full_flow"),
         x3(counts.ratio("create_verify", "floor")),
         x3(counts.ratio("full_flow", "floor")),
+    );
+    let misses = |op: &str| {
+        counts.counts(op).map_or_else(
+            || "—".into(),
+            |c| format!("{:.0} code and {:.0} data", c.i1_misses, c.d1_misses),
+        )
+    };
+    let ratio = |get: fn(Counts) -> f64| {
+        counts
+            .counts("create_verify")
+            .zip(counts.counts("floor"))
+            .map(|(a, b)| get(a) / get(b))
+    };
+    let _ = writeln!(
+        out,
+        "\n**First-level cache misses per operation** (cachegrind's simulation of this machine's \
+         32 KiB caches): floor {}, create + verify {}: {} the floor's code misses and {} its data \
+         misses. attest's own code (serde, base64, allocation) does not fit in the instruction \
+         cache beside the floor's and evicts it, so a time ratio sits above its instruction \
+         ratio, by how much depending on the processor.",
+        misses("floor"),
+        misses("create_verify"),
+        x(ratio(|c| c.i1_misses)),
+        x(ratio(|c| c.d1_misses)),
     );
     out
 }
@@ -933,19 +955,58 @@ const COUNTED: [(&str, u64); 8] = [
     ("duplex_attested_one_carrier", 100),
 ];
 
-/// Instructions per operation, counted by callgrind: steady from run to run and whatever else
-/// the machine is doing, where times are not. Empty when valgrind is not installed.
-struct Instructions(BTreeMap<&'static str, f64>);
+/// Per operation, from cachegrind: instructions, and the misses of its simulated first-level
+/// caches. Steady from run to run and whatever else the machine is doing, where times are not.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Counts {
+    instructions: f64,
+    /// Code fetches that missed the 32 KiB instruction cache.
+    i1_misses: f64,
+    /// Reads and writes that missed the 32 KiB data cache.
+    d1_misses: f64,
+}
+
+impl Counts {
+    /// `(two - one) / n`, field by field: the counts of `n` more operations, without the setup.
+    fn per_op(one: Counts, two: Counts, n: u64) -> Counts {
+        let n = n as f64;
+        Counts {
+            instructions: (two.instructions - one.instructions) / n,
+            i1_misses: (two.i1_misses - one.i1_misses) / n,
+            d1_misses: (two.d1_misses - one.d1_misses) / n,
+        }
+    }
+
+    /// The totals in cachegrind's summary on stderr: `==PID== I   refs:      1,234`,
+    /// `==PID== I1  misses: …`, `==PID== D1  misses: 12  (10 rd + 2 wr)`.
+    fn parse_summary(stderr: &str) -> Option<Counts> {
+        let total = |label: &str| -> Option<f64> {
+            stderr.lines().find_map(|line| {
+                let (_, rest) = line.split_once(label)?;
+                let first = rest.split_whitespace().next()?;
+                first.replace(',', "").parse().ok()
+            })
+        };
+        Some(Counts {
+            instructions: total("I   refs:")?,
+            i1_misses: total("I1  misses:")?,
+            d1_misses: total("D1  misses:")?,
+        })
+    }
+}
+
+/// [`Counts`] for each of [`COUNTED`]. Empty when valgrind is not installed.
+struct Instructions(BTreeMap<&'static str, Counts>);
 
 impl Instructions {
-    /// Each of [`COUNTED`]: `ops OP n` and `ops OP 2n` under callgrind; the difference ÷ n
+    /// Each of [`COUNTED`]: `ops OP n` and `ops OP 2n` under cachegrind; the difference ÷ n
     /// cancels the setup (keys, runtime, and the tokens every session mode mints alike).
     fn count(ops: &Path) -> Instructions {
         let mut counts = BTreeMap::new();
         for (op, n) in COUNTED {
-            let per_op = callgrind_total(ops, op, n)
-                .zip(callgrind_total(ops, op, 2 * n))
-                .map(|(one, two)| (two - one) / n as f64);
+            let per_op = cachegrind(ops, op, n)
+                .zip(cachegrind(ops, op, 2 * n))
+                .map(|(one, two)| Counts::per_op(one, two, n));
             match per_op {
                 Some(per_op) => {
                     counts.insert(op, per_op);
@@ -960,6 +1021,10 @@ impl Instructions {
     }
 
     fn get(&self, op: &str) -> Option<f64> {
+        self.0.get(op).map(|c| c.instructions)
+    }
+
+    fn counts(&self, op: &str) -> Option<Counts> {
         self.0.get(op).copied()
     }
 
@@ -977,24 +1042,25 @@ impl Instructions {
     }
 }
 
-/// The instructions callgrind counted for `ops OP n`, or `None` without valgrind.
-fn callgrind_total(ops: &Path, op: &str, n: u64) -> Option<f64> {
+/// The simulated caches: this machine's first level (32 KiB, 8-way, 64-byte lines, for code and
+/// for data alike), given explicitly so that the counts do not depend on what valgrind detects.
+const CACHES: [&str; 3] = ["--I1=32768,8,64", "--D1=32768,8,64", "--LL=33554432,16,64"];
+
+/// What cachegrind counted for `ops OP n`, or `None` without valgrind.
+fn cachegrind(ops: &Path, op: &str, n: u64) -> Option<Counts> {
     let out = Command::new("valgrind")
-        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .args([
+            "--tool=cachegrind",
+            "--cache-sim=yes",
+            "--cachegrind-out-file=/dev/null",
+        ])
+        .args(CACHES)
         .arg(ops)
         .args([op, &n.to_string()])
         .output()
         .ok()
         .filter(|o| o.status.success())?;
-    // "==PID== Collected : 123456"
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .find_map(|l| {
-            l.split_once("Collected :")
-                .map(|(_, n)| n.trim().to_owned())
-        })?
-        .parse()
-        .ok()
+    Counts::parse_summary(&String::from_utf8_lossy(&out.stderr))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1398,6 +1464,26 @@ mod tests {
         );
         assert_eq!(Verdict::of(Some((1.60, 1.79)), 1.8, false), Verdict::Missed);
         assert_eq!(Verdict::of(None, 1.8, false), Verdict::NotMeasured);
+    }
+
+    #[test]
+    fn cachegrind_summary_is_read_per_operation() {
+        // As valgrind 3.19 prints it, for 1000 and for 2000 operations.
+        let summary = |refs: &str, i1: &str, d1: &str| {
+            format!(
+                "==10378== \n==10378== I   refs:      {refs}\n==10378== I1  misses:        {i1}\n\
+                 ==10378== LLi misses:          2,000\n==10378== D   refs:      9\n\
+                 ==10378== D1  misses:        {d1}  (    799,074 rd   +     97,078 wr)\n"
+            )
+        };
+        let one = Counts::parse_summary(&summary("734,418,475", "516,347", "896,152")).unwrap();
+        let two =
+            Counts::parse_summary(&summary("1,468,804,475", "1,031,347", "1,817,149")).unwrap();
+        let per_op = Counts::per_op(one, two, 1000);
+        assert_eq!(per_op.instructions, 734_386.0);
+        assert_eq!(per_op.i1_misses, 515.0);
+        assert_eq!(per_op.d1_misses, 920.997);
+        assert_eq!(Counts::parse_summary("==1== I   refs: 5\n"), None);
     }
 
     #[test]

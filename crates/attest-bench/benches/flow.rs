@@ -60,16 +60,9 @@ impl Fixture {
         )
     }
 
-    /// The signing inputs of 64 tokens with fresh `jti`s: the floor signs and verifies them in
-    /// turn, so that it averages over inputs as create + verify does.
+    /// The floor's signing inputs (`attest_bench::floor_inputs`).
     fn floor_inputs(&self) -> Vec<Vec<u8>> {
-        let mut rng = attest_bench::rng(77);
-        (0..64)
-            .map(|_| {
-                let token = self.template.sign(&self.key, self.now, &mut rng).unwrap();
-                token.rsplit_once('.').unwrap().0.as_bytes().to_vec()
-            })
-            .collect()
+        attest_bench::floor_inputs(&self.template, &self.key, self.now).unwrap()
     }
 
     /// One full flow: create a token, verify it, record its `jti`.
@@ -277,7 +270,7 @@ fn paired_ratios(_: &mut Criterion) {
         }
         started.elapsed()
     };
-    // The floor signs and verifies 64 tokens' inputs in turn (`Fixture::floor_inputs`).
+    // The floor signs and verifies `FLOOR_INPUTS` tokens' inputs in turn.
     let floor = |n| {
         let mut next = inputs.iter().cycle();
         timed(

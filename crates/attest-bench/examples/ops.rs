@@ -1,16 +1,21 @@
-//! One operation of the benchmarks, N times, for instruction counts under callgrind, which are
+//! One operation of the benchmarks, N times, for instruction counts under valgrind, which are
 //! stable on a noisy machine where times are not:
 //!
 //! ```sh
 //! cargo build --profile bench -p attest-bench --example ops
-//! valgrind --tool=callgrind target/release/examples/ops create_verify 1000
-//! valgrind --tool=callgrind target/release/examples/ops create_verify 2000
+//! valgrind --tool=callgrind target/release/examples/ops create_verify 640
+//! valgrind --tool=callgrind target/release/examples/ops create_verify 1280
 //! ```
 //!
-//! Instructions per operation = (total at 2000 − total at 1000) ÷ 1000, which cancels the
-//! setup. `ops OPERATION --seconds S` instead runs it for S seconds (after half a second of
-//! warm-up) and prints `{"ops_per_sec", "us_per_op", "n"}`: `cargo xtask bench --compare`
-//! alternates `ops full_flow --seconds 2` with the Python script. Operations: `floor_sign`, `floor_verify_strict`, `floor` (sign + `verify_strict`),
+//! Instructions per operation = (total at 1280 − total at 640) ÷ 640, which cancels the
+//! setup. The floor operations sign and verify `attest_bench::FLOOR_INPUTS` (64) tokens' inputs
+//! in turn, so a count over a multiple of 64 is their exact average. `cargo xtask bench` counts
+//! under cachegrind, which also simulates the first-level caches.
+//!
+//! `ops OPERATION --seconds S` instead runs it for S seconds (after half a second of warm-up)
+//! and prints `{"ops_per_sec", "us_per_op", "n"}`: `cargo xtask bench --compare` alternates
+//! `ops full_flow --seconds 2` with the Python script. Operations: `floor_sign`,
+//! `floor_verify_strict`, `floor` (sign + `verify_strict`),
 //! `create`, `parse`, `verify`, `create_verify`, `replay` (a `MemoryReplayStore::check`),
 //! `full_flow`; and whole MCP sessions over a duplex (count mode only): `duplex_plain`,
 //! `duplex_attested`, `duplex_attested_one_carrier`, `duplex_gate_no_token` (the gate under
@@ -80,10 +85,13 @@ fn main() {
     let mut rng = attest_bench::rng(1);
     let now = attest_bench::now();
     let token = template.sign(&key, now, &mut rng).unwrap();
-    let input = token.rsplit_once('.').unwrap().0.as_bytes().to_vec();
+    // The floor operations take these inputs in turn, as the benchmarks' floors do; a count over
+    // a multiple of `FLOOR_INPUTS` operations is their exact average.
+    let inputs = attest_bench::floor_inputs(&template, &key, now).unwrap();
     let dalek = ed25519_dalek::SigningKey::from_bytes(&attest_bench::SEED);
     let public = dalek.verifying_key();
-    let signature = dalek.sign(&input);
+    let signatures: Vec<_> = inputs.iter().map(|input| dalek.sign(input)).collect();
+    let mut floor = inputs.iter().zip(&signatures).cycle();
     let store = MemoryReplayStore::builder()
         .capacity(50_000_000)
         .clock(Arc::new(ManualClock::new(now)))
@@ -134,11 +142,15 @@ fn main() {
         }
         done += 1;
         match op.as_str() {
-            "floor_sign" => drop(black_box(dalek.sign(black_box(&input)))),
-            "floor_verify_strict" => public.verify_strict(black_box(&input), &signature).unwrap(),
+            "floor_sign" => drop(black_box(dalek.sign(black_box(floor.next().unwrap().0)))),
+            "floor_verify_strict" => {
+                let (input, signature) = floor.next().unwrap();
+                public.verify_strict(black_box(input), signature).unwrap();
+            }
             "floor" => {
-                let signature = dalek.sign(black_box(&input));
-                public.verify_strict(&input, &signature).unwrap();
+                let input = floor.next().unwrap().0;
+                let signature = dalek.sign(black_box(input));
+                public.verify_strict(input, &signature).unwrap();
             }
             "create" => drop(black_box(template.sign(&key, now, &mut rng).unwrap())),
             "parse" => drop(black_box(
