@@ -47,8 +47,9 @@ pub struct Claims {
 }
 
 /// A borrowed view of a claim set, the one place that defines how claims serialize: the defined
-/// claims in a fixed order, then extension claims by name. [`Claims`] and the token builder both
-/// serialize through it, so equal claims always give equal bytes.
+/// claims in a fixed order, then extension claims by name. [`Claims`] serializes through it, and
+/// the token builder writes exactly its serde_json bytes with `write::claims` (a property test
+/// holds the two equal), so equal claims always give equal bytes.
 #[derive(Serialize)]
 pub(crate) struct ClaimsRef<'a> {
     pub(crate) iss: &'a str,
@@ -301,6 +302,16 @@ pub enum SafetyLevel {
     Standard,
     /// Most safeguards.
     Enhanced,
+}
+
+impl AttestationType {
+    /// The claim value: `provider` or `enterprise`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttestationType::Provider => "provider",
+            AttestationType::Enterprise => "enterprise",
+        }
+    }
 }
 
 impl SafetyLevel {

@@ -13,6 +13,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
+use crate::write::{integer, string};
+
 /// The value holds something this writer leaves to serde_jcs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Uncovered;
@@ -44,11 +46,11 @@ fn value(value: &Value, out: &mut Vec<u8>, depth_left: usize) -> Result<(), Unco
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => {
             if let Some(u) = n.as_u64().filter(|u| *u <= MAX_EXACT) {
-                out.extend_from_slice(itoa_u64(u, &mut [0; 20]));
+                integer(u, out);
             } else if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= MAX_EXACT) {
                 // Negative here: non-negative integers were taken as u64 above.
                 out.push(b'-');
-                out.extend_from_slice(itoa_u64(i.unsigned_abs(), &mut [0; 20]));
+                integer(i.unsigned_abs(), out);
             } else {
                 return Err(Uncovered);
             }
@@ -120,55 +122,4 @@ fn utf16_cmp(a: &str, b: &str) -> Ordering {
     } else {
         a.as_bytes().cmp(b.as_bytes())
     }
-}
-
-/// A string as `JSON.stringify` writes it: `"` and `\` escaped, the controls below U+0020 as
-/// `\b \t \n \f \r` or `\u00xx` (lowercase hex), everything else as it is.
-fn string(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let hex = |nibble: u8| HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
-    out.reserve(s.len().saturating_add(2));
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    let mut control = *b"\\u00xx";
-    for (i, &byte) in bytes.iter().enumerate() {
-        let escape: &[u8] = match byte {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\x08' => b"\\b",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            b'\x0c' => b"\\f",
-            b'\r' => b"\\r",
-            0..=0x1f => {
-                control[4] = hex(byte >> 4);
-                control[5] = hex(byte & 0xf);
-                &control
-            }
-            _ => continue,
-        };
-        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-        out.extend_from_slice(escape);
-        start = i.saturating_add(1);
-    }
-    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
-    out.push(b'"');
-}
-
-/// The decimal digits of `n`, in `buf`.
-fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at = at.saturating_sub(1);
-        if let Some(digit) = buf.get_mut(at) {
-            // n % 10 < 10: the cast cannot truncate.
-            *digit = b'0'.saturating_add(u8::try_from(n % 10).unwrap_or(0));
-        }
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.get(at..).unwrap_or_default()
 }

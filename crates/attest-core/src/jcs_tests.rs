@@ -18,7 +18,7 @@ fn direct(value: &Value) -> Result<Vec<u8>, Uncovered> {
 
 /// Strings that stress escaping and UTF-16 ordering: controls, quotes, backslashes, DEL,
 /// U+2028, characters on both sides of U+E000 and outside the BMP.
-fn text() -> impl Strategy<Value = String> {
+pub(crate) fn text() -> impl Strategy<Value = String> {
     let chars = prop_oneof![
         Just('a'),
         Just('b'),
@@ -55,7 +55,7 @@ fn number() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn value() -> impl Strategy<Value = Value> {
+pub(crate) fn value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),

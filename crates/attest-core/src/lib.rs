@@ -67,6 +67,7 @@ mod strict;
 mod time;
 mod token;
 mod verify;
+mod write;
 
 pub use claims::{
     ATTESTATION_VERSION, AgentIdentity, AgentIntegrity, AttestationMetadata, AttestationType,
@@ -93,3 +94,5 @@ mod jcs_tests;
 mod strict_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;

@@ -14,6 +14,7 @@ use crate::claims::{
 use crate::error::BuildError;
 use crate::key::SigningKey;
 use crate::time::UnixTime;
+use crate::write;
 
 /// The JOSE header of an attestation token. Exactly these three parameters are allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -232,19 +233,17 @@ fn encode_view(
     typ: TokenType,
 ) -> Result<String, BuildError> {
     check_extensions(claims)?;
-    let header = Header {
-        alg: "EdDSA".into(),
-        typ: typ.as_str().into(),
-        kid: key.kid().into(),
-    };
-    let header = serde_json::to_vec(&header).map_err(|e| BuildError::Serialize(e.to_string()))?;
-    let claims = serde_json::to_vec(claims).map_err(|e| BuildError::Serialize(e.to_string()))?;
+    let mut json = Vec::with_capacity(1024);
+    write::header(typ.as_str(), key.kid(), &mut json);
+    let header_len = json.len();
+    write::claims(claims, &mut json).map_err(|e| BuildError::Serialize(e.to_string()))?;
+    let (header, claims) = json.split_at(header_len);
     // Base64url is 4/3 of the input; 90 more bytes hold two dots and the signature.
-    let capacity = header.len().saturating_add(claims.len()).saturating_mul(4) / 3;
+    let capacity = json.len().saturating_mul(4) / 3;
     let mut token = String::with_capacity(capacity.saturating_add(90));
-    b64::encode_into(&header, &mut token);
+    b64::encode_into(header, &mut token);
     token.push('.');
-    b64::encode_into(&claims, &mut token);
+    b64::encode_into(claims, &mut token);
     let signature = key.sign(token.as_bytes());
     token.push('.');
     b64::encode_into(&signature, &mut token);
