@@ -50,7 +50,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         None
     };
     let ops = build_ops(&root)?;
-    let counts = Instructions::count(&ops);
+    let counts = Counted::count(&ops);
     bench("attest-core", "core")?;
     bench("attest-bench", "flow")?;
     let rounds = match &python {
@@ -371,7 +371,7 @@ fn table(m: &Measurements, rows: &[(&str, &str)]) -> String {
     out
 }
 
-fn core_block(m: &Measurements, counts: &Instructions) -> String {
+fn core_block(m: &Measurements, counts: &Counted) -> String {
     let mut out = table(
         m,
         &[
@@ -413,7 +413,7 @@ fn core_block(m: &Measurements, counts: &Instructions) -> String {
     );
     let k = |op: &str| {
         counts
-            .get(op)
+            .instructions(op)
             .map_or_else(|| "—".into(), |n| format!("{:.1}k", n / 1000.0))
     };
     let _ = writeln!(
@@ -712,7 +712,7 @@ const MCP_ROWS: [(&str, &str, &str, &str); 6] = [
     ),
 ];
 
-fn mcp_block(m: &Measurements, counts: &Instructions) -> String {
+fn mcp_block(m: &Measurements, counts: &Counted) -> String {
     let mut out = String::from(
         "| scenario | without attestation /s | with attestation /s | µs added | overhead | overhead by alternation |\n\
          |---|---:|---:|---:|---:|---:|\n",
@@ -763,7 +763,7 @@ fn mcp_block(m: &Measurements, counts: &Instructions) -> String {
 
 /// What a session's overhead is made of: each part alternated with the plain session and the
 /// attested one, in the same rounds.
-fn decomposition_block(m: &Measurements, counts: &Instructions) -> String {
+fn decomposition_block(m: &Measurements, counts: &Counted) -> String {
     let mut out = String::from(
         "\nWhat the overhead is made of. Each row is one more workload in the same \
          alternation as the plain and attested sessions above: the client carries the token to \
@@ -861,7 +861,7 @@ fn compare_block(rounds: &[Round]) -> String {
     out
 }
 
-fn targets_block(m: &Measurements, rounds: &[Round], counts: &Instructions) -> String {
+fn targets_block(m: &Measurements, rounds: &[Round], counts: &Counted) -> String {
     let range = |p: Option<Ratio>| {
         p.map_or_else(
             || "—".to_owned(),
@@ -996,12 +996,12 @@ impl Counts {
 }
 
 /// [`Counts`] for each of [`COUNTED`]. Empty when valgrind is not installed.
-struct Instructions(BTreeMap<&'static str, Counts>);
+struct Counted(BTreeMap<&'static str, Counts>);
 
-impl Instructions {
+impl Counted {
     /// Each of [`COUNTED`]: `ops OP n` and `ops OP 2n` under cachegrind; the difference ÷ n
     /// cancels the setup (keys, runtime, and the tokens every session mode mints alike).
-    fn count(ops: &Path) -> Instructions {
+    fn count(ops: &Path) -> Counted {
         let mut counts = BTreeMap::new();
         for (op, n) in COUNTED {
             let per_op = cachegrind(ops, op, n)
@@ -1017,10 +1017,10 @@ impl Instructions {
                 }
             }
         }
-        Instructions(counts)
+        Counted(counts)
     }
 
-    fn get(&self, op: &str) -> Option<f64> {
+    fn instructions(&self, op: &str) -> Option<f64> {
         self.0.get(op).map(|c| c.instructions)
     }
 
@@ -1028,14 +1028,14 @@ impl Instructions {
         self.0.get(op).copied()
     }
 
-    /// `a ÷ b`.
+    /// `a ÷ b`, in instructions.
     fn ratio(&self, a: &str, b: &str) -> Option<f64> {
-        Some(self.get(a)? / self.get(b)?)
+        Some(self.instructions(a)? / self.instructions(b)?)
     }
 
     /// What `op` adds to `base`, in thousands of instructions.
     fn added_k(&self, op: &str, base: &str) -> String {
-        match (self.get(op), self.get(base)) {
+        match (self.instructions(op), self.instructions(base)) {
             (Some(a), Some(b)) => format!("{:.0}k", (a - b) / 1000.0),
             _ => "—".into(),
         }
