@@ -5,7 +5,6 @@
 //! verify with (the issuer and `kid`, before an asynchronous key fetch), and showing a token to
 //! a human for debugging.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 
@@ -112,10 +111,7 @@ pub(crate) fn single_pass(
 ) -> Result<(Header, Claims), Bail> {
     let header = std::str::from_utf8(header).map_err(|_| Bail)?;
     let payload = std::str::from_utf8(payload).map_err(|_| Bail)?;
-    let raw = strict::parse(
-        header,
-        strict::Object::<HeaderMembers>::new(policy.max_json_depth),
-    )?;
+    let raw = strict::parse::<HeaderMembers>(header, policy.max_json_depth)?;
     let header = check_header(raw, policy).map_err(|_| Bail)?;
     let claims = strict::claims(payload, policy.max_json_depth)?;
     Ok((header, claims))
@@ -256,20 +252,20 @@ struct HeaderMembers {
     kid: Option<String>,
 }
 
-impl<'de> strict::Members<'de> for HeaderMembers {
+impl strict::Members for HeaderMembers {
     type Out = RawHeader;
 
-    fn member<A: MapAccess<'de>>(
+    fn member(
         &mut self,
-        name: Cow<'de, str>,
-        map: &mut A,
+        name: &str,
+        json: &mut strict::Reader<'_>,
         _depth_left: usize,
-    ) -> Result<(), A::Error> {
-        match &*name {
-            "alg" => strict::string(&mut self.alg, map),
-            "typ" => strict::string(&mut self.typ, map),
-            "kid" => strict::string(&mut self.kid, map),
-            _ => Err(de::Error::custom("left the single-pass parse")),
+    ) -> Result<(), Bail> {
+        match name {
+            "alg" => strict::string(&mut self.alg, json),
+            "typ" => strict::string(&mut self.typ, json),
+            "kid" => strict::string(&mut self.kid, json),
+            _ => Err(Bail),
         }
     }
 

@@ -48,7 +48,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -550,9 +549,9 @@ pub(crate) fn single_pass(
 ) -> Result<(Option<Jwk>, ProofClaims), Bail> {
     let header = std::str::from_utf8(header).map_err(|_| Bail)?;
     let payload = std::str::from_utf8(payload).map_err(|_| Bail)?;
-    let raw = strict::parse(header, strict::Object::<HeaderMembers>::new(max_depth))?;
+    let raw = strict::parse::<HeaderMembers>(header, max_depth)?;
     let jwk = check_header(raw).map_err(|_| Bail)?;
-    let raw = strict::parse(payload, strict::Object::<ClaimsMembers>::new(max_depth))?;
+    let raw = strict::parse::<ClaimsMembers>(payload, max_depth)?;
     let claims = claims_from_raw(raw).map_err(|_| Bail)?;
     Ok((jwk, claims))
 }
@@ -820,20 +819,20 @@ struct HeaderMembers {
     jwk: Option<Jwk>,
 }
 
-impl<'de> strict::Members<'de> for HeaderMembers {
+impl strict::Members for HeaderMembers {
     type Out = RawHeader;
 
-    fn member<A: MapAccess<'de>>(
+    fn member(
         &mut self,
-        name: Cow<'de, str>,
-        map: &mut A,
+        name: &str,
+        json: &mut strict::Reader<'_>,
         depth_left: usize,
-    ) -> Result<(), A::Error> {
-        match &*name {
-            "alg" => strict::string(&mut self.alg, map),
-            "typ" => strict::string(&mut self.typ, map),
-            "jwk" => strict::object::<strict::JwkMembers, _>(&mut self.jwk, map, depth_left),
-            _ => Err(de::Error::custom("left the single-pass parse")),
+    ) -> Result<(), Bail> {
+        match name {
+            "alg" => strict::string(&mut self.alg, json),
+            "typ" => strict::string(&mut self.typ, json),
+            "jwk" => strict::object::<strict::JwkMembers>(&mut self.jwk, json, depth_left),
+            _ => Err(Bail),
         }
     }
 
@@ -850,29 +849,26 @@ struct ClaimsMembers {
     unknown: BTreeMap<String, Value>,
 }
 
-impl<'de> strict::Members<'de> for ClaimsMembers {
+impl strict::Members for ClaimsMembers {
     type Out = RawClaims;
 
-    fn member<A: MapAccess<'de>>(
+    fn member(
         &mut self,
-        name: Cow<'de, str>,
-        map: &mut A,
+        name: &str,
+        json: &mut strict::Reader<'_>,
         depth_left: usize,
-    ) -> Result<(), A::Error> {
+    ) -> Result<(), Bail> {
         let raw = &mut self.raw;
-        match &*name {
-            "iat" => {
-                let iat: u64 = map.next_value()?;
-                strict::once(&mut raw.iat, iat)
-            }
-            "aud" => strict::string(&mut raw.aud, map),
-            "jti" => strict::string(&mut raw.jti, map),
-            "mth" => strict::string(&mut raw.mth, map),
-            "nam" => strict::string(&mut raw.nam, map),
-            "ph" => strict::string(&mut raw.ph, map),
-            "ath" => strict::string(&mut raw.ath, map),
-            "nonce" => strict::string(&mut raw.nonce, map),
-            _ => strict::extra(&mut self.unknown, name, map, depth_left),
+        match name {
+            "iat" => strict::integer(&mut raw.iat, json),
+            "aud" => strict::string(&mut raw.aud, json),
+            "jti" => strict::string(&mut raw.jti, json),
+            "mth" => strict::string(&mut raw.mth, json),
+            "nam" => strict::string(&mut raw.nam, json),
+            "ph" => strict::string(&mut raw.ph, json),
+            "ath" => strict::string(&mut raw.ath, json),
+            "nonce" => strict::string(&mut raw.nonce, json),
+            _ => strict::extra(&mut self.unknown, name, json, depth_left),
         }
     }
 

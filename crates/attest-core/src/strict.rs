@@ -1,290 +1,331 @@
 //! The single-pass parse: the typed parse of a header or claim set with the strictness checks of
 //! [`crate::json`] done inline (no member name twice in one object, at any depth; the nesting
-//! cap), so that a valid token's JSON is read once instead of twice.
+//! cap), so that a valid token's JSON is read once instead of twice, by a small reader that
+//! borrows its names and strings from the text.
 //!
 //! It is a fast path, not a second definition of validity. It accepts only the shapes a
 //! well-formed token has (a string where a string is expected, no `null` for an absent member,
-//! enums as strings), and on anything else — a strictness violation, a type or shape it does not
-//! handle, an absent claim — it gives up with [`Bail`]. The caller then runs the two-pass parse
-//! (strictness pass, then typed parse), which decides and names the fault. So this path accepts
-//! a document only when the two-pass parse accepts it too, with the same value, and every error
-//! a caller sees still comes from the two-pass parse. The unit tests check both halves.
+//! enums as strings, strings without escapes), and on anything else — a strictness violation, a
+//! syntax error, a type or shape it does not handle, an absent claim — it gives up with [`Bail`].
+//! The caller then runs the two-pass parse (strictness pass, then typed parse), which decides
+//! and names the fault. So this path accepts a document only when the two-pass parse accepts it
+//! too, with the same value, and every error a caller sees still comes from the two-pass parse.
+//! The unit tests check both halves.
+//!
+//! Strings with a backslash escape leave the fast path: the token writer escapes only quotes,
+//! backslashes and control characters, so they are rare, and without them every name compares
+//! as the bytes it is. Numbers other than unsigned integers are read by serde_json itself, so
+//! that an extension claim's value is exactly the one the two-pass parse gives.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use crate::claims::{
     AgentIdentity, AgentIntegrity, AttestationMetadata, AttestationType, Audience, Claims,
     Confirmation, IntegrityHash, SafetyLevel,
 };
-use crate::json::Name;
 use crate::jwk::Jwk;
 
 /// The single-pass parse gave up: run the two-pass parse, which decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bail;
 
-/// The serde error that stops the single-pass parse. Its text is never shown.
-fn bail<E: de::Error>() -> E {
-    E::custom("left the single-pass parse")
-}
-
-/// Runs `seed` over `text`, which must hold exactly one JSON value.
-pub(crate) fn parse<'de, S: DeserializeSeed<'de>>(
-    text: &'de str,
-    seed: S,
-) -> Result<S::Value, Bail> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = seed.deserialize(&mut de).map_err(|_| Bail)?;
-    de.end().map_err(|_| Bail)?;
-    Ok(value)
+/// Reads `text`, which must hold exactly one JSON object (and whitespace), with the members
+/// `M`. The object and what it contains nest at most `max_depth` levels deep.
+pub(crate) fn parse<M: Members>(text: &str, max_depth: usize) -> Result<M::Out, Bail> {
+    let mut json = Reader { text, pos: 0 };
+    let value = json.object::<M>(max_depth)?;
+    match json.peek() {
+        Err(Bail) => Ok(value), // nothing but whitespace is left
+        Ok(_) => Err(Bail),
+    }
 }
 
 /// The claims of an attestation token, as one object nested at most `max_depth` levels deep.
 pub(crate) fn claims(text: &str, max_depth: usize) -> Result<Claims, Bail> {
-    parse(text, Object::<ClaimsMembers>::new(max_depth))
+    parse::<ClaimsMembers>(text, max_depth)
 }
 
-/// An object's members, read one at a time by [`Object`].
-pub(crate) trait Members<'de>: Default {
+/// An object's members, read one at a time by [`Reader::object`].
+pub(crate) trait Members: Default {
     /// What the whole object becomes.
     type Out;
 
-    /// Reads the value of member `name`. Containers in it may nest `depth_left` more levels.
-    /// A name seen before must make this fail.
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: Cow<'de, str>,
-        map: &mut A,
-        depth_left: usize,
-    ) -> Result<(), A::Error>;
+    /// Reads the value of member `name` from `json`. Containers in it may nest `depth_left`
+    /// more levels. A name seen before must make this fail.
+    fn member(&mut self, name: &str, json: &mut Reader<'_>, depth_left: usize) -> Result<(), Bail>;
 
     /// The object, or `None` when a required member is absent.
     fn finish(self) -> Option<Self::Out>;
 }
 
-/// A JSON object read through [`Members`], counting as one level of nesting.
-pub(crate) struct Object<M> {
-    depth_left: usize,
-    members: M,
+/// A cursor over one JSON text. Every method skips the whitespace before what it reads, and
+/// fails with [`Bail`] on anything it does not expect.
+pub(crate) struct Reader<'a> {
+    text: &'a str,
+    /// Always at a character boundary of `text`: it only moves past ASCII bytes and whole
+    /// strings.
+    pos: usize,
 }
 
-impl<M: Default> Object<M> {
-    /// An object that, with what it contains, nests at most `depth_left` levels deep.
-    pub(crate) fn new(depth_left: usize) -> Self {
-        Object {
-            depth_left,
-            members: M::default(),
+impl<'a> Reader<'a> {
+    /// The bytes not read yet.
+    fn rest(&self) -> &'a [u8] {
+        self.text.as_bytes().get(self.pos..).unwrap_or_default()
+    }
+
+    /// Moves past `n` bytes of [`Self::rest`].
+    fn advance(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n);
+    }
+
+    /// Skips whitespace and returns the next byte without reading it; fails at the end.
+    fn peek(&mut self) -> Result<u8, Bail> {
+        let rest = self.rest();
+        let blank = rest
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .count();
+        self.advance(blank);
+        rest.get(blank).copied().ok_or(Bail)
+    }
+
+    /// Reads `byte`, after whitespace.
+    fn eat(&mut self, byte: u8) -> Result<(), Bail> {
+        if self.peek()? != byte {
+            return Err(Bail);
+        }
+        self.advance(1);
+        Ok(())
+    }
+
+    /// Reads the items of an array or the members of an object between `open` and `close`,
+    /// separated by commas, with `item` reading each.
+    fn delimited(
+        &mut self,
+        (open, close): (u8, u8),
+        mut item: impl FnMut(&mut Self) -> Result<(), Bail>,
+    ) -> Result<(), Bail> {
+        self.eat(open)?;
+        if self.peek()? == close {
+            self.advance(1);
+            return Ok(());
+        }
+        loop {
+            item(self)?;
+            match self.peek()? {
+                b',' => self.advance(1),
+                byte if byte == close => {
+                    self.advance(1);
+                    return Ok(());
+                }
+                _ => return Err(Bail),
+            }
+        }
+    }
+
+    /// Reads an object with the members `M`; it and what it contains nest at most
+    /// `depth_left` levels deep.
+    pub(crate) fn object<M: Members>(&mut self, depth_left: usize) -> Result<M::Out, Bail> {
+        let inner = depth_left.checked_sub(1).ok_or(Bail)?;
+        let mut members = M::default();
+        self.delimited((b'{', b'}'), |json| {
+            let name = json.string()?;
+            json.eat(b':')?;
+            members.member(name, json, inner)
+        })?;
+        members.finish().ok_or(Bail)
+    }
+
+    /// Reads a string without escapes or control characters, borrowed from the text.
+    pub(crate) fn string(&mut self) -> Result<&'a str, Bail> {
+        self.eat(b'"')?;
+        let len = plain_run(self.rest());
+        if self.rest().get(len) != Some(&b'"') {
+            return Err(Bail); // an escape, a control character, or the end of the text
+        }
+        let start = self.pos;
+        self.advance(len.saturating_add(1));
+        // Both ends are next to a `"`, so both are character boundaries.
+        self.text.get(start..start.saturating_add(len)).ok_or(Bail)
+    }
+
+    /// Reads an array of strings, one level of nesting.
+    fn strings(&mut self, depth_left: usize) -> Result<Vec<String>, Bail> {
+        depth_left.checked_sub(1).ok_or(Bail)?;
+        let mut items = Vec::new();
+        self.delimited((b'[', b']'), |json| {
+            items.push(json.string()?.to_owned());
+            Ok(())
+        })?;
+        Ok(items)
+    }
+
+    /// Reads an unsigned integer that fits in 64 bits, written without a fraction, exponent or
+    /// sign, as serde_json reads a `u64`.
+    fn integer(&mut self) -> Result<u64, Bail> {
+        self.peek()?;
+        let rest = self.rest();
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let text = rest.get(..digits).ok_or(Bail)?;
+        let leading_zero = text.len() > 1 && text.first() == Some(&b'0');
+        if text.is_empty() || leading_zero || matches!(rest.get(digits), Some(b'.' | b'e' | b'E')) {
+            return Err(Bail);
+        }
+        let value = std::str::from_utf8(text)
+            .ok()
+            .and_then(|digits| digits.parse().ok())
+            .ok_or(Bail)?;
+        self.advance(digits);
+        Ok(value)
+    }
+
+    /// Reads any JSON value strictly: no name twice in one of its objects, and its containers
+    /// within `depth_left` levels.
+    fn value(&mut self, depth_left: usize) -> Result<Value, Bail> {
+        match self.peek()? {
+            b'"' => Ok(Value::String(self.string()?.to_owned())),
+            b'{' => {
+                let inner = depth_left.checked_sub(1).ok_or(Bail)?;
+                let mut members = Map::new();
+                self.delimited((b'{', b'}'), |json| {
+                    let name = json.string()?;
+                    json.eat(b':')?;
+                    let value = json.value(inner)?;
+                    match members.insert(name.to_owned(), value) {
+                        None => Ok(()),
+                        Some(_) => Err(Bail),
+                    }
+                })?;
+                Ok(Value::Object(members))
+            }
+            b'[' => {
+                let inner = depth_left.checked_sub(1).ok_or(Bail)?;
+                let mut items = Vec::new();
+                self.delimited((b'[', b']'), |json| {
+                    items.push(json.value(inner)?);
+                    Ok(())
+                })?;
+                Ok(Value::Array(items))
+            }
+            b't' => self.literal("true", Value::Bool(true)),
+            b'f' => self.literal("false", Value::Bool(false)),
+            b'n' => self.literal("null", Value::Null),
+            _ => self.number(),
+        }
+    }
+
+    /// Reads the literal `word`, which stands for `value`.
+    fn literal(&mut self, word: &str, value: Value) -> Result<Value, Bail> {
+        if !self.rest().starts_with(word.as_bytes()) {
+            return Err(Bail);
+        }
+        self.advance(word.len());
+        Ok(value)
+    }
+
+    /// Reads a number of any form, with serde_json's own number parse.
+    fn number(&mut self) -> Result<Value, Bail> {
+        let rest = self.rest();
+        let len = rest
+            .iter()
+            .take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+            .count();
+        let text = std::str::from_utf8(rest.get(..len).ok_or(Bail)?).map_err(|_| Bail)?;
+        match serde_json::from_str(text) {
+            Ok(number @ Value::Number(_)) => {
+                self.advance(len);
+                Ok(number)
+            }
+            _ => Err(Bail),
         }
     }
 }
 
-impl<'de, M: Members<'de>> DeserializeSeed<'de> for Object<M> {
-    type Value = M::Out;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<M::Out, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, M: Members<'de>> Visitor<'de> for Object<M> {
-    type Value = M::Out;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<M::Out, A::Error> {
-        let inner = self.depth_left.checked_sub(1).ok_or_else(bail)?;
-        while let Some(name) = map.next_key_seed(Name)? {
-            self.members.member(name, &mut map, inner)?;
+/// How many bytes at the start of `bytes` a string can hold as they are: up to the first `"`,
+/// `\` or control character. Eight bytes at a time: a byte's high bit is set in `hits` when it
+/// is one of those, and below the first such byte no bit is set.
+fn plain_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let is_zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut run = 0usize;
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let quote = is_zero(x ^ (ONES.wrapping_mul(u64::from(b'"'))));
+        let backslash = is_zero(x ^ (ONES.wrapping_mul(u64::from(b'\\'))));
+        let control = x.wrapping_sub(ONES.wrapping_mul(0x20)) & !x;
+        let hits = (quote | backslash | control) & HIGH;
+        if hits != 0 {
+            return run.saturating_add(hits.trailing_zeros() as usize / 8);
         }
-        self.members.finish().ok_or_else(bail)
+        run = run.saturating_add(8);
     }
+    let tail = chunks.remainder();
+    let plain = tail
+        .iter()
+        .take_while(|&&b| b != b'"' && b != b'\\' && b >= 0x20)
+        .count();
+    run.saturating_add(plain)
 }
 
 /// Fills `slot` once; a second value for it (a duplicate member) fails.
-pub(crate) fn once<T, E: de::Error>(slot: &mut Option<T>, value: T) -> Result<(), E> {
+pub(crate) fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), Bail> {
     if slot.is_some() {
-        return Err(bail());
+        return Err(Bail);
     }
     *slot = Some(value);
     Ok(())
 }
 
 /// Reads a string member into `slot`, once.
-pub(crate) fn string<'de, A: MapAccess<'de>>(
-    slot: &mut Option<String>,
-    map: &mut A,
-) -> Result<(), A::Error> {
-    let value: String = map.next_value()?;
-    once(slot, value)
+pub(crate) fn string(slot: &mut Option<String>, json: &mut Reader<'_>) -> Result<(), Bail> {
+    let value = json.string()?;
+    once(slot, value.to_owned())
 }
 
 /// Reads an object member into `slot`, once, with the members `M` and the nesting left.
-pub(crate) fn object<'de, M: Members<'de> + Default, A: MapAccess<'de>>(
+pub(crate) fn object<M: Members>(
     slot: &mut Option<M::Out>,
-    map: &mut A,
+    json: &mut Reader<'_>,
     depth_left: usize,
-) -> Result<(), A::Error> {
-    let value = map.next_value_seed(Object::<M>::new(depth_left))?;
+) -> Result<(), Bail> {
+    let value = json.object::<M>(depth_left)?;
+    once(slot, value)
+}
+
+/// Reads an unsigned integer member into `slot`, once.
+pub(crate) fn integer(slot: &mut Option<u64>, json: &mut Reader<'_>) -> Result<(), Bail> {
+    let value = json.integer()?;
     once(slot, value)
 }
 
 /// Reads a member this parse does not name into `extra`, strictly; a name already there (a
 /// duplicate member) fails.
-pub(crate) fn extra<'de, A: MapAccess<'de>>(
+pub(crate) fn extra(
     extra: &mut BTreeMap<String, Value>,
-    name: Cow<'de, str>,
-    map: &mut A,
+    name: &str,
+    json: &mut Reader<'_>,
     depth_left: usize,
-) -> Result<(), A::Error> {
-    let value = map.next_value_seed(StrictValue { depth_left })?;
-    match extra.insert(name.into_owned(), value) {
+) -> Result<(), Bail> {
+    let value = json.value(depth_left)?;
+    match extra.insert(name.to_owned(), value) {
         None => Ok(()),
-        Some(_) => Err(bail()),
+        Some(_) => Err(Bail),
     }
-}
-
-/// Any JSON value, with the strictness checks: no duplicate names in its objects, and its
-/// containers within the nesting cap.
-pub(crate) struct StrictValue {
-    /// How many levels of containers this value may still open.
-    pub(crate) depth_left: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for StrictValue {
-    type Value = Value;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrictValue {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        // As serde_json's own `Value`: a non-finite float (which JSON text cannot hold) is null.
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let depth_left = self.depth_left.checked_sub(1).ok_or_else(bail)?;
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue { depth_left })? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let depth_left = self.depth_left.checked_sub(1).ok_or_else(bail)?;
-        let mut members = Map::new();
-        while let Some(name) = map.next_key_seed(Name)? {
-            let value = map.next_value_seed(StrictValue { depth_left })?;
-            if members.insert(name.into_owned(), value).is_some() {
-                return Err(bail());
-            }
-        }
-        Ok(Value::Object(members))
-    }
-}
-
-/// An array of strings, one level of nesting.
-struct Strings {
-    depth_left: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Strings {
-    type Value = Vec<String>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Strings {
-    type Value = Vec<String>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of strings")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Vec<String>, A::Error> {
-        collect_strings(self.depth_left, seq)
-    }
-}
-
-fn collect_strings<'de, A: SeqAccess<'de>>(
-    depth_left: usize,
-    mut seq: A,
-) -> Result<Vec<String>, A::Error> {
-    depth_left.checked_sub(1).ok_or_else(bail)?;
-    let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
-    while let Some(item) = seq.next_element::<String>()? {
-        items.push(item);
-    }
-    Ok(items)
 }
 
 /// `aud`: a string, or an array of strings.
-struct AudienceSeed {
-    depth_left: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for AudienceSeed {
-    type Value = Audience;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Audience, D::Error> {
-        d.deserialize_any(self)
+fn audience(json: &mut Reader<'_>, depth_left: usize) -> Result<Audience, Bail> {
+    if json.peek()? == b'[' {
+        json.strings(depth_left).map(Audience::Many)
+    } else {
+        Ok(Audience::One(json.string()?.to_owned()))
     }
-}
-
-impl<'de> Visitor<'de> for AudienceSeed {
-    type Value = Audience;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string or an array of strings")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
-        Ok(Audience::One(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Audience, E> {
-        Ok(Audience::One(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Audience, A::Error> {
-        collect_strings(self.depth_left, seq).map(Audience::Many)
-    }
-}
-
-/// An unsigned integer member (`iat`, `exp`, `nbf`), once.
-fn integer<'de, A: MapAccess<'de>>(slot: &mut Option<u64>, map: &mut A) -> Result<(), A::Error> {
-    let value: u64 = map.next_value()?;
-    once(slot, value)
 }
 
 #[derive(Default)]
@@ -303,37 +344,32 @@ struct ClaimsMembers {
     extra: BTreeMap<String, Value>,
 }
 
-impl<'de> Members<'de> for ClaimsMembers {
+impl Members for ClaimsMembers {
     type Out = Claims;
 
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: Cow<'de, str>,
-        map: &mut A,
-        depth_left: usize,
-    ) -> Result<(), A::Error> {
-        match &*name {
-            "iss" => string(&mut self.iss, map),
-            "sub" => string(&mut self.sub, map),
-            "jti" => string(&mut self.jti, map),
+    fn member(&mut self, name: &str, json: &mut Reader<'_>, depth_left: usize) -> Result<(), Bail> {
+        match name {
+            "iss" => string(&mut self.iss, json),
+            "sub" => string(&mut self.sub, json),
+            "jti" => string(&mut self.jti, json),
             "aud" => {
-                let aud = map.next_value_seed(AudienceSeed { depth_left })?;
+                let aud = audience(json, depth_left)?;
                 once(&mut self.aud, aud)
             }
-            "iat" => integer(&mut self.iat, map),
-            "exp" => integer(&mut self.exp, map),
-            "nbf" => integer(&mut self.nbf, map),
+            "iat" => integer(&mut self.iat, json),
+            "exp" => integer(&mut self.exp, json),
+            "nbf" => integer(&mut self.nbf, json),
             "agent_identity" => {
-                object::<IdentityMembers, _>(&mut self.agent_identity, map, depth_left)
+                object::<IdentityMembers>(&mut self.agent_identity, json, depth_left)
             }
             "agent_integrity" => {
-                object::<IntegrityMembers, _>(&mut self.agent_integrity, map, depth_left)
+                object::<IntegrityMembers>(&mut self.agent_integrity, json, depth_left)
             }
             "attestation_metadata" => {
-                object::<MetadataMembers, _>(&mut self.attestation_metadata, map, depth_left)
+                object::<MetadataMembers>(&mut self.attestation_metadata, json, depth_left)
             }
-            "cnf" => object::<ConfirmationMembers, _>(&mut self.cnf, map, depth_left),
-            _ => extra(&mut self.extra, name, map, depth_left),
+            "cnf" => object::<ConfirmationMembers>(&mut self.cnf, json, depth_left),
+            _ => extra(&mut self.extra, name, json, depth_left),
         }
     }
 
@@ -364,21 +400,16 @@ struct IdentityMembers {
     extra: BTreeMap<String, Value>,
 }
 
-impl<'de> Members<'de> for IdentityMembers {
+impl Members for IdentityMembers {
     type Out = AgentIdentity;
 
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: Cow<'de, str>,
-        map: &mut A,
-        depth_left: usize,
-    ) -> Result<(), A::Error> {
-        match &*name {
-            "model_family" => string(&mut self.model_family, map),
-            "model_version" => string(&mut self.model_version, map),
-            "provider" => string(&mut self.provider, map),
-            "deployment_id" => string(&mut self.deployment_id, map),
-            _ => extra(&mut self.extra, name, map, depth_left),
+    fn member(&mut self, name: &str, json: &mut Reader<'_>, depth_left: usize) -> Result<(), Bail> {
+        match name {
+            "model_family" => string(&mut self.model_family, json),
+            "model_version" => string(&mut self.model_version, json),
+            "provider" => string(&mut self.provider, json),
+            "deployment_id" => string(&mut self.deployment_id, json),
+            _ => extra(&mut self.extra, name, json, depth_left),
         }
     }
 
@@ -400,27 +431,22 @@ struct IntegrityMembers {
     extra: BTreeMap<String, Value>,
 }
 
-fn integrity_hash<'de, A: MapAccess<'de>>(
-    slot: &mut Option<IntegrityHash>,
-    map: &mut A,
-) -> Result<(), A::Error> {
-    let value: String = map.next_value()?;
-    once(slot, IntegrityHash::parse_owned(value).ok_or_else(bail)?)
+fn integrity_hash(slot: &mut Option<IntegrityHash>, json: &mut Reader<'_>) -> Result<(), Bail> {
+    let value = json.string()?;
+    once(
+        slot,
+        IntegrityHash::parse_owned(value.to_owned()).ok_or(Bail)?,
+    )
 }
 
-impl<'de> Members<'de> for IntegrityMembers {
+impl Members for IntegrityMembers {
     type Out = AgentIntegrity;
 
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: Cow<'de, str>,
-        map: &mut A,
-        depth_left: usize,
-    ) -> Result<(), A::Error> {
-        match &*name {
-            "config_hash" => integrity_hash(&mut self.config_hash, map),
-            "system_prompt_hash" => integrity_hash(&mut self.system_prompt_hash, map),
-            _ => extra(&mut self.extra, name, map, depth_left),
+    fn member(&mut self, name: &str, json: &mut Reader<'_>, depth_left: usize) -> Result<(), Bail> {
+        match name {
+            "config_hash" => integrity_hash(&mut self.config_hash, json),
+            "system_prompt_hash" => integrity_hash(&mut self.system_prompt_hash, json),
+            _ => extra(&mut self.extra, name, json, depth_left),
         }
     }
 
@@ -442,39 +468,34 @@ struct MetadataMembers {
     extra: BTreeMap<String, Value>,
 }
 
-impl<'de> Members<'de> for MetadataMembers {
+impl Members for MetadataMembers {
     type Out = AttestationMetadata;
 
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: Cow<'de, str>,
-        map: &mut A,
-        depth_left: usize,
-    ) -> Result<(), A::Error> {
-        match &*name {
-            "attestation_version" => string(&mut self.attestation_version, map),
+    fn member(&mut self, name: &str, json: &mut Reader<'_>, depth_left: usize) -> Result<(), Bail> {
+        match name {
+            "attestation_version" => string(&mut self.attestation_version, json),
             "attestation_type" => {
-                let value = match &*map.next_value_seed(Name)? {
+                let value = match json.string()? {
                     "provider" => AttestationType::Provider,
                     "enterprise" => AttestationType::Enterprise,
-                    _ => return Err(bail()),
+                    _ => return Err(Bail),
                 };
                 once(&mut self.attestation_type, value)
             }
             "safety_level" => {
-                let value = match &*map.next_value_seed(Name)? {
+                let value = match json.string()? {
                     "minimal" => SafetyLevel::Minimal,
                     "standard" => SafetyLevel::Standard,
                     "enhanced" => SafetyLevel::Enhanced,
-                    _ => return Err(bail()),
+                    _ => return Err(Bail),
                 };
                 once(&mut self.safety_level, value)
             }
             "capabilities_declared" => {
-                let value = map.next_value_seed(Strings { depth_left })?;
+                let value = json.strings(depth_left)?;
                 once(&mut self.capabilities_declared, value)
             }
-            _ => extra(&mut self.extra, name, map, depth_left),
+            _ => extra(&mut self.extra, name, json, depth_left),
         }
     }
 
@@ -496,19 +517,14 @@ struct ConfirmationMembers {
     extra: BTreeMap<String, Value>,
 }
 
-impl<'de> Members<'de> for ConfirmationMembers {
+impl Members for ConfirmationMembers {
     type Out = Confirmation;
 
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: Cow<'de, str>,
-        map: &mut A,
-        depth_left: usize,
-    ) -> Result<(), A::Error> {
-        match &*name {
-            "jwk" => object::<JwkMembers, _>(&mut self.jwk, map, depth_left),
-            "jkt" => string(&mut self.jkt, map),
-            _ => extra(&mut self.extra, name, map, depth_left),
+    fn member(&mut self, name: &str, json: &mut Reader<'_>, depth_left: usize) -> Result<(), Bail> {
+        match name {
+            "jwk" => object::<JwkMembers>(&mut self.jwk, json, depth_left),
+            "jkt" => string(&mut self.jkt, json),
+            _ => extra(&mut self.extra, name, json, depth_left),
         }
     }
 
@@ -535,28 +551,23 @@ pub(crate) struct JwkMembers {
     other: BTreeMap<String, Value>,
 }
 
-impl<'de> Members<'de> for JwkMembers {
+impl Members for JwkMembers {
     type Out = Jwk;
 
-    fn member<A: MapAccess<'de>>(
-        &mut self,
-        name: Cow<'de, str>,
-        map: &mut A,
-        depth_left: usize,
-    ) -> Result<(), A::Error> {
-        match &*name {
-            "kty" => string(&mut self.kty, map),
-            "crv" => string(&mut self.crv, map),
-            "kid" => string(&mut self.kid, map),
-            "use" => string(&mut self.use_, map),
+    fn member(&mut self, name: &str, json: &mut Reader<'_>, depth_left: usize) -> Result<(), Bail> {
+        match name {
+            "kty" => string(&mut self.kty, json),
+            "crv" => string(&mut self.crv, json),
+            "kid" => string(&mut self.kid, json),
+            "use" => string(&mut self.use_, json),
             "key_ops" => {
-                let value = map.next_value_seed(Strings { depth_left })?;
+                let value = json.strings(depth_left)?;
                 once(&mut self.key_ops, value)
             }
-            "alg" => string(&mut self.alg, map),
-            "x" => string(&mut self.x, map),
-            "d" => string(&mut self.d, map),
-            _ => extra(&mut self.other, name, map, depth_left),
+            "alg" => string(&mut self.alg, json),
+            "x" => string(&mut self.x, json),
+            "d" => string(&mut self.d, json),
+            _ => extra(&mut self.other, name, json, depth_left),
         }
     }
 

@@ -95,7 +95,8 @@ fn audience() -> impl Strategy<Value = Audience> {
 }
 
 prop_compose! {
-    fn claims()(
+    /// Any claim set: random text in every string, any extension JSON.
+    pub(crate) fn claims()(
         (iss, sub, jti) in (text(), text(), text()),
         aud in audience(),
         (iat, exp, nbf) in (any::<u64>(), any::<u64>(), proptest::option::of(any::<u64>())),
