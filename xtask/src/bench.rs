@@ -443,7 +443,7 @@ fn core_block(m: &Measurements, counts: &Counted) -> String {
         out,
         "\n**First-level cache misses per operation** (cachegrind's simulation of this machine's \
          32 KiB caches): floor {}, create + verify {}: {} the floor's code misses and {} its data \
-         misses. attest's own code (serde, base64, allocation) does not fit in the instruction \
+         misses. attest's own code (JSON, base64, allocation) does not fit in the instruction \
          cache beside the floor's and evicts it, so a time ratio sits above its instruction \
          ratio, by how much depending on the processor.",
         misses("floor"),

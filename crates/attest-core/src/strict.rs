@@ -127,7 +127,7 @@ impl<'a> Reader<'a> {
 
     /// Reads an object with the members `M`; it and what it contains nest at most
     /// `depth_left` levels deep.
-    pub(crate) fn object<M: Members>(&mut self, depth_left: usize) -> Result<M::Out, Bail> {
+    fn object<M: Members>(&mut self, depth_left: usize) -> Result<M::Out, Bail> {
         let inner = depth_left.checked_sub(1).ok_or(Bail)?;
         let mut members = M::default();
         self.delimited((b'{', b'}'), |json| {
@@ -139,7 +139,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a string without escapes or control characters, borrowed from the text.
-    pub(crate) fn string(&mut self) -> Result<&'a str, Bail> {
+    fn string(&mut self) -> Result<&'a str, Bail> {
         self.eat(b'"')?;
         let len = plain_run(self.rest());
         if self.rest().get(len) != Some(&b'"') {
@@ -274,7 +274,7 @@ fn plain_run(bytes: &[u8]) -> usize {
 }
 
 /// Fills `slot` once; a second value for it (a duplicate member) fails.
-pub(crate) fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), Bail> {
+fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), Bail> {
     if slot.is_some() {
         return Err(Bail);
     }
