@@ -29,6 +29,10 @@ const COMPARE_SECONDS: &str = "2";
 /// Rounds of the Python comparison: Python, Rust full flow, Rust floor, in turn.
 const COMPARE_ROUNDS: usize = 6;
 
+/// The flags of a build for processors with AVX-512 IFMA, where curve25519-dalek compiles in
+/// its IFMA backend. The default build's AVX2 backend is what the targets are judged on.
+const IFMA_RUSTFLAGS: &str = "-C target-feature=+avx512ifma,+avx512vl";
+
 /// Runs every benchmark and rewrites docs/PERFORMANCE.md and docs/perf-*.svg.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let compare = args.iter().any(|a| a == "--compare");
@@ -50,12 +54,27 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         None
     };
     let ops = build_ops(&root)?;
+    // On a processor with IFMA, the Python comparison also runs the build made for it.
+    let ops_ifma = if compare && has_ifma() {
+        Some(build_ops_ifma(&root)?)
+    } else {
+        None
+    };
     let counts = Counted::count(&ops);
     bench("attest-core", "core")?;
     bench("attest-bench", "flow")?;
     let rounds = match &python {
         Some(python) => {
-            compare_rounds(&root, &ops, python, if quick { 1 } else { COMPARE_ROUNDS })?
+            let builds = Builds {
+                default: &ops,
+                ifma: ops_ifma.as_deref(),
+            };
+            compare_rounds(
+                &root,
+                builds,
+                python,
+                if quick { 1 } else { COMPARE_ROUNDS },
+            )?
         }
         None => Vec::new(),
     };
@@ -813,13 +832,19 @@ fn decomposition_block(m: &Measurements, counts: &Counted) -> String {
 }
 
 fn compare_block(rounds: &[Round]) -> String {
+    let with_ifma = rounds.iter().any(|r| r.ifma.is_some());
     let mut out = String::from(
-        "| round | Python full flow /s | Rust full flow /s | Rust floor (sign + `verify_strict`) /s | full flow ratio | floor ratio |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+        "| round | Python full flow /s | Rust full flow /s | Rust floor (sign + `verify_strict`) /s | full flow ratio | floor ratio |",
     );
+    out.push_str(if with_ifma {
+        " IFMA build: full flow /s | IFMA build: floor /s | IFMA build: full flow ratio |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    } else {
+        "\n|---|---:|---:|---:|---:|---:|\n"
+    });
     for (i, r) in rounds.iter().enumerate() {
         let py = r.python["ops_per_sec"].as_f64();
-        let _ = writeln!(
+        let _ = write!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
             i + 1,
@@ -829,14 +854,15 @@ fn compare_block(rounds: &[Round]) -> String {
             x(py.map(|p| r.rust / p)),
             x(py.map(|p| r.floor / p)),
         );
+        if with_ifma {
+            let (flow, floor) = (r.ifma.map(|i| i.0), r.ifma.map(|i| i.1));
+            let ratio = py.zip(flow).map(|(p, f)| f / p);
+            let _ = write!(out, " {} | {} | {} |", ops(flow), ops(floor), x(ratio));
+        }
+        out.push('\n');
     }
     let ratio = python_ratio(rounds);
-    let floor = median(
-        rounds
-            .iter()
-            .filter_map(|r| Some(r.floor / r.python["ops_per_sec"].as_f64()?))
-            .collect(),
-    );
+    let floor = over_python(rounds, |r| Some(r.floor));
     let rust = median(rounds.iter().map(|r| r.rust).collect());
     let versions = rounds.first().map_or_else(String::new, |r| {
         format!(
@@ -858,7 +884,24 @@ fn compare_block(rounds: &[Round]) -> String {
         x(floor),
         x(rust.map(|r| r / 3116.0)),
     );
+    if with_ifma {
+        let _ = writeln!(
+            out,
+            "\nThis processor has AVX-512 IFMA, so each round also ran the same `ops` built with \
+             `RUSTFLAGS=\"{IFMA_RUSTFLAGS}\"` (in `target/ifma`), where curve25519-dalek uses its \
+             IFMA backend instead of AVX2: full flow ÷ Python = **{}**, the floor alone {}. That \
+             binary runs only on processors with these features; the target is judged on the \
+             default build.",
+            x(python_ratio_ifma(rounds)),
+            x(over_python(rounds, |r| r.ifma.map(|i| i.1))),
+        );
+    }
     out
+}
+
+/// Median over rounds of (the IFMA build's full flow ÷ Python full flow) throughput.
+fn python_ratio_ifma(rounds: &[Round]) -> Option<f64> {
+    over_python(rounds, |r| r.ifma.map(|i| i.0))
 }
 
 fn targets_block(m: &Measurements, rounds: &[Round], counts: &Counted) -> String {
@@ -893,8 +936,15 @@ fn targets_block(m: &Measurements, rounds: &[Round], counts: &Counted) -> String
             "see below",
         )
     } else {
+        let ifma = python_ratio_ifma(rounds).map_or_else(String::new, |r| {
+            format!("; {} with the build for AVX-512 IFMA", x(Some(r)))
+        });
         (
-            format!("**{}** (median of {} rounds)", x(python), rounds.len()),
+            format!(
+                "**{}** (median of {} rounds){ifma}",
+                x(python),
+                rounds.len()
+            ),
             python_verdict(python),
         )
     };
@@ -939,6 +989,39 @@ fn build_ops(root: &Path) -> Result<PathBuf, String> {
         "ops",
     ])?;
     Ok(root.join("target/release/examples/ops"))
+}
+
+/// Builds the `ops` example with [`IFMA_RUSTFLAGS`], in its own target directory.
+fn build_ops_ifma(root: &Path) -> Result<PathBuf, String> {
+    let target = root.join("target/ifma");
+    let args = [
+        "build",
+        "--profile",
+        "bench",
+        "-p",
+        "attest-bench",
+        "--example",
+        "ops",
+    ];
+    let env = [
+        ("RUSTFLAGS", IFMA_RUSTFLAGS),
+        ("CARGO_TARGET_DIR", &*target.to_string_lossy()),
+    ];
+    cargo_with_env(&args, &env)?;
+    Ok(target.join("release/examples/ops"))
+}
+
+/// Whether this processor runs a build made with [`IFMA_RUSTFLAGS`].
+#[cfg(target_arch = "x86_64")]
+fn has_ifma() -> bool {
+    std::arch::is_x86_feature_detected!("avx512ifma")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+}
+
+/// Whether this processor runs a build made with [`IFMA_RUSTFLAGS`].
+#[cfg(not(target_arch = "x86_64"))]
+fn has_ifma() -> bool {
+    false
 }
 
 /// The `ops` operations whose instructions are counted: the floor and attest-core, then whole
@@ -1128,19 +1211,28 @@ fn run_json(program: &Path, args: &[&str]) -> Result<Value, String> {
     Ok(report)
 }
 
-/// One round of the Python comparison: the three throughputs, measured one after the other.
+/// One round of the Python comparison: the throughputs, measured one after the other.
 struct Round {
     python: Value,
     rust: f64,
     floor: f64,
+    /// The full flow and the floor of the IFMA build, when the processor runs it.
+    ifma: Option<(f64, f64)>,
+}
+
+/// The `ops` examples the Python comparison runs: the default build, and the IFMA build.
+#[derive(Clone, Copy)]
+struct Builds<'a> {
+    default: &'a Path,
+    ifma: Option<&'a Path>,
 }
 
 /// `rounds` rounds of: `benches/compare/python_flow.py`, then attest-bench's `ops full_flow`,
-/// then `ops floor`, each for [`COMPARE_SECONDS`] after its warm-up, so that the three share
-/// every moment of load the machine goes through.
+/// then `ops floor` (then the same two of the IFMA build), each for [`COMPARE_SECONDS`] after
+/// its warm-up, so that they all share every moment of load the machine goes through.
 fn compare_rounds(
     root: &Path,
-    ops: &Path,
+    builds: Builds<'_>,
     python: &Path,
     rounds: usize,
 ) -> Result<Vec<Round>, String> {
@@ -1157,16 +1249,20 @@ fn compare_rounds(
                 python,
                 &[&script, "--seconds", COMPARE_SECONDS, "--warmup", "0.5"],
             )?;
-            let rust = rate(&run_json(
-                ops,
-                &["full_flow", "--seconds", COMPARE_SECONDS],
-            )?)?;
-            let floor = rate(&run_json(ops, &["floor", "--seconds", COMPARE_SECONDS])?)?;
+            let flow_and_floor = |ops: &Path| -> Result<(f64, f64), String> {
+                let seconds = ["--seconds", COMPARE_SECONDS];
+                let flow = rate(&run_json(ops, &[&["full_flow"], &seconds[..]].concat())?)?;
+                let floor = rate(&run_json(ops, &[&["floor"], &seconds[..]].concat())?)?;
+                Ok((flow, floor))
+            };
+            let (rust, floor) = flow_and_floor(builds.default)?;
+            let ifma = builds.ifma.map(flow_and_floor).transpose()?;
             rate(&python)?;
             Ok(Round {
                 python,
                 rust,
                 floor,
+                ifma,
             })
         })
         .collect()
@@ -1186,10 +1282,15 @@ fn python_verdict(ratio: Option<f64>) -> &'static str {
 
 /// Median over rounds of (Rust full flow ÷ Python full flow) throughput.
 fn python_ratio(rounds: &[Round]) -> Option<f64> {
+    over_python(rounds, |r| Some(r.rust))
+}
+
+/// Median over rounds of (a Rust throughput `of` the round ÷ Python's).
+fn over_python(rounds: &[Round], of: impl Fn(&Round) -> Option<f64>) -> Option<f64> {
     median(
         rounds
             .iter()
-            .filter_map(|r| Some(r.rust / r.python["ops_per_sec"].as_f64()?))
+            .filter_map(|r| Some(of(r)? / r.python["ops_per_sec"].as_f64()?))
             .collect(),
     )
 }
@@ -1484,6 +1585,38 @@ mod tests {
         assert_eq!(per_op.i1_misses, 515.0);
         assert_eq!(per_op.d1_misses, 920.997);
         assert_eq!(Counts::parse_summary("==1== I   refs: 5\n"), None);
+    }
+
+    #[test]
+    fn the_python_comparison_reports_the_ifma_build_only_when_it_ran() {
+        let round = |python: f64, rust: f64, floor: f64, ifma| Round {
+            python: serde_json::json!({"ops_per_sec": python, "python": "3.11"}),
+            rust,
+            floor,
+            ifma,
+        };
+        let plain = [round(1000.0, 3500.0, 4000.0, None)];
+        let block = compare_block(&plain);
+        assert!(
+            block.contains("= 3.50×** (target ≥ 4×: **missed**)"),
+            "{block}"
+        );
+        assert!(!block.contains("IFMA"), "{block}");
+        let with_ifma = [
+            round(1000.0, 3500.0, 4000.0, Some((4600.0, 5000.0))),
+            round(2000.0, 7000.0, 8000.0, Some((8800.0, 9600.0))),
+            round(1000.0, 3600.0, 4000.0, Some((4400.0, 4900.0))),
+        ];
+        let block = compare_block(&with_ifma);
+        assert!(
+            block.contains("| 1 | 1,000 | 3,500 | 4,000 | 3.50× | 4.00× | 4,600 | 5,000 | 4.60× |"),
+            "{block}"
+        );
+        assert!(
+            block.contains("full flow ÷ Python = **4.40×**, the floor alone 4.90×"),
+            "{block}"
+        );
+        assert_eq!(python_ratio_ifma(&plain), None);
     }
 
     #[test]
