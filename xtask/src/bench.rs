@@ -655,9 +655,10 @@ fn pipeline_block(m: &Measurements) -> String {
     );
     let _ = write!(
         out,
-        "\nWhere the time of `verify_memory` goes: the whole and each step alone (on one token, \
-         `breakdown/*`) take turns in blocks of 50 operations for {} rounds; a step's share is \
-         its median share over the rounds.\n\n\
+        "\nWhere the time of `verify_memory` goes: the whole and each step alone (`breakdown/*`: \
+         the signature steps over 64 tokens in turn, since `verify_strict` is variable-time, the \
+         others on one token) take turns in blocks of 50 operations for {} rounds; a step's \
+         share is its median share over the rounds.\n\n\
          | step | what | µs | share |\n|---|---|---:|---:|\n",
         rounds(signature),
     );
