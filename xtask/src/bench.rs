@@ -1251,10 +1251,8 @@ fn compare_rounds(
                 &[&script, "--seconds", COMPARE_SECONDS, "--warmup", "0.5"],
             )?;
             let flow_and_floor = |ops: &Path| -> Result<(f64, f64), String> {
-                let seconds = ["--seconds", COMPARE_SECONDS];
-                let flow = rate(&run_json(ops, &[&["full_flow"], &seconds[..]].concat())?)?;
-                let floor = rate(&run_json(ops, &[&["floor"], &seconds[..]].concat())?)?;
-                Ok((flow, floor))
+                let run = |op| rate(&run_json(ops, &[op, "--seconds", COMPARE_SECONDS])?);
+                Ok((run("full_flow")?, run("floor")?))
             };
             let (rust, floor) = flow_and_floor(builds.default)?;
             let ifma = builds.ifma.map(flow_and_floor).transpose()?;
