@@ -141,8 +141,9 @@ impl<'a> Reader<'a> {
     /// Reads a string without escapes or control characters, borrowed from the text.
     fn string(&mut self) -> Result<&'a str, Bail> {
         self.eat(b'"')?;
-        let len = plain_run(self.rest());
-        if self.rest().get(len) != Some(&b'"') {
+        let rest = self.rest();
+        let len = plain_run(rest);
+        if rest.get(len) != Some(&b'"') {
             return Err(Bail); // an escape, a control character, or the end of the text
         }
         let start = self.pos;
@@ -186,20 +187,7 @@ impl<'a> Reader<'a> {
     fn value(&mut self, depth_left: usize) -> Result<Value, Bail> {
         match self.peek()? {
             b'"' => Ok(Value::String(self.string()?.to_owned())),
-            b'{' => {
-                let inner = depth_left.checked_sub(1).ok_or(Bail)?;
-                let mut members = Map::new();
-                self.delimited((b'{', b'}'), |json| {
-                    let name = json.string()?;
-                    json.eat(b':')?;
-                    let value = json.value(inner)?;
-                    match members.insert(name.to_owned(), value) {
-                        None => Ok(()),
-                        Some(_) => Err(Bail),
-                    }
-                })?;
-                Ok(Value::Object(members))
-            }
+            b'{' => self.object::<AnyMembers>(depth_left).map(Value::Object),
             b'[' => {
                 let inner = depth_left.checked_sub(1).ok_or(Bail)?;
                 let mut items = Vec::new();
@@ -316,6 +304,22 @@ pub(crate) fn extra(
     match extra.insert(name.to_owned(), value) {
         None => Ok(()),
         Some(_) => Err(Bail),
+    }
+}
+
+/// The members of an object inside any JSON value, every one kept.
+#[derive(Default)]
+struct AnyMembers(BTreeMap<String, Value>);
+
+impl Members for AnyMembers {
+    type Out = Map<String, Value>;
+
+    fn member(&mut self, name: &str, json: &mut Reader<'_>, depth_left: usize) -> Result<(), Bail> {
+        extra(&mut self.0, name, json, depth_left)
+    }
+
+    fn finish(self) -> Option<Map<String, Value>> {
+        Some(self.0.into_iter().collect())
     }
 }
 
