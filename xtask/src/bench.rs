@@ -978,37 +978,31 @@ fn targets_block(m: &Measurements, rounds: &[Round], counts: &Counted) -> String
 // ---------------------------------------------------------------------------------------------
 // Instruction counts
 
+/// The cargo command that builds attest-bench's `ops` example.
+const BUILD_OPS: [&str; 7] = [
+    "build",
+    "--profile",
+    "bench",
+    "-p",
+    "attest-bench",
+    "--example",
+    "ops",
+];
+
 /// Builds attest-bench's `ops` example (one operation N times), and returns its path.
 fn build_ops(root: &Path) -> Result<PathBuf, String> {
-    cargo(&[
-        "build",
-        "--profile",
-        "bench",
-        "-p",
-        "attest-bench",
-        "--example",
-        "ops",
-    ])?;
+    cargo(&BUILD_OPS)?;
     Ok(root.join("target/release/examples/ops"))
 }
 
 /// Builds the `ops` example with [`IFMA_RUSTFLAGS`], in its own target directory.
 fn build_ops_ifma(root: &Path) -> Result<PathBuf, String> {
     let target = root.join("target/ifma");
-    let args = [
-        "build",
-        "--profile",
-        "bench",
-        "-p",
-        "attest-bench",
-        "--example",
-        "ops",
-    ];
     let env = [
         ("RUSTFLAGS", IFMA_RUSTFLAGS),
         ("CARGO_TARGET_DIR", &*target.to_string_lossy()),
     ];
-    cargo_with_env(&args, &env)?;
+    cargo_with_env(&BUILD_OPS, &env)?;
     Ok(target.join("release/examples/ops"))
 }
 
