@@ -1,10 +1,12 @@
 //! Ed25519 keys: strict public-key import, signing keys with a `kid`, PEM and JWK conversion.
 
-use curve25519_dalek::edwards::CompressedEdwardsY;
+use curve25519_dalek::edwards::EdwardsPoint;
+use curve25519_dalek::scalar::Scalar;
+use ed25519_dalek::hazmat::ExpandedSecretKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use rand_core::CryptoRng;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroizing;
 
 use crate::b64;
@@ -26,7 +28,12 @@ pub(crate) fn kid_is_valid(kid: &str) -> bool {
 /// signatures (for example the identity point, which accepts `(R = identity, S = 0)` for every
 /// message under non-strict verification).
 #[derive(Clone, PartialEq, Eq)]
-pub struct PublicKey(ed25519_dalek::VerifyingKey);
+pub struct PublicKey {
+    /// The canonical 32-byte encoding of A.
+    bytes: [u8; 32],
+    /// −A, the negated key point, which every verification multiplies.
+    minus_a: EdwardsPoint,
+}
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,7 +47,7 @@ impl PublicKey {
         let bytes: [u8; 32] = bytes
             .try_into()
             .map_err(|_| KeyError::WrongLength(bytes.len()))?;
-        let point = CompressedEdwardsY(bytes)
+        let point = curve25519_dalek::edwards::CompressedEdwardsY(bytes)
             .decompress()
             .ok_or(KeyError::NotAPoint)?;
         // Non-canonical encodings (y ≥ p, or x = 0 with the sign bit set) decompress to a point
@@ -54,12 +61,22 @@ impl PublicKey {
         if !point.is_torsion_free() {
             return Err(KeyError::NotTorsionFree);
         }
-        Ok(PublicKey(ed25519_dalek::VerifyingKey::from(point)))
+        Ok(PublicKey::from_checked(point))
+    }
+
+    /// The only constructor: `point` has passed every import check, or is `B·s` for a clamped
+    /// secret scalar `s` (never small-order, always torsion-free and canonical).
+    #[allow(clippy::arithmetic_side_effects)] // negating a curve point: group arithmetic
+    fn from_checked(point: EdwardsPoint) -> PublicKey {
+        PublicKey {
+            bytes: point.compress().to_bytes(),
+            minus_a: -point,
+        }
     }
 
     /// The 32-byte encoding.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        self.0.as_bytes()
+        &self.bytes
     }
 
     /// Imports an SPKI (`-----BEGIN PUBLIC KEY-----`) PEM document, with every strictness check.
@@ -71,7 +88,9 @@ impl PublicKey {
 
     /// Exports as an SPKI PEM document.
     pub fn to_public_key_pem(&self) -> Result<String, KeyError> {
-        self.0
+        #[allow(clippy::arithmetic_side_effects)] // negating a curve point: group arithmetic
+        let point = -self.minus_a;
+        ed25519_dalek::VerifyingKey::from(point)
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| KeyError::Pem(e.to_string()))
     }
@@ -111,24 +130,40 @@ impl PublicKey {
     /// no small-order R; cofactorless equation).
     ///
     /// This is the raw signature primitive; tokens go through [`crate::verify`].
+    ///
+    /// It accepts exactly what ed25519-dalek's `verify_strict` accepts (the vectors and the
+    /// differential tests check it), with less work: `verify_strict` decompresses R, a field
+    /// exponentiation, only to refuse small-order points, and checks the key for small order on
+    /// every call. Here R's encoding is compared with the fourteen that decode to a point of
+    /// small order, and the key was checked once, on import. The equation needs no decompressed
+    /// R: `[s]B − [k]A` is compressed and compared byte for byte with R, and a compressed point
+    /// is always a canonical encoding of a point on the curve, so an R that is not one never
+    /// matches.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), crate::VerifyError> {
         use crate::VerifyError as E;
         let signature: &[u8; 64] = signature
             .try_into()
             .map_err(|_| E::SignatureLength(signature.len()))?;
-        let s_bytes: [u8; 32] = signature_half(signature, 32);
+        let r = signature_half(signature, 0);
         // S ≥ L gives a second valid encoding of the same signature (malleability).
-        if bool::from(curve25519_dalek::Scalar::from_canonical_bytes(s_bytes).is_none()) {
-            return Err(E::SignatureNonCanonical);
+        let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(signature_half(signature, 32)))
+            .ok_or(E::SignatureNonCanonical)?;
+        if is_small_order_encoding(&r) {
+            return Err(E::SignatureSmallOrder);
         }
-        let sig = ed25519_dalek::Signature::from_bytes(signature);
-        match self.0.verify_strict(message, &sig) {
-            Ok(()) => Ok(()),
-            // The failure path only: say precisely why, for logs.
-            Err(_) if r_is_small_order(&signature_half(signature, 0)) => {
-                Err(E::SignatureSmallOrder)
-            }
-            Err(_) => Err(E::SignatureMismatch),
+        let k = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new()
+                .chain_update(r)
+                .chain_update(self.as_bytes())
+                .chain_update(message)
+                .finalize()
+                .into(),
+        );
+        let expected = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &self.minus_a, &s);
+        if expected.compress().to_bytes() == r {
+            Ok(())
+        } else {
+            Err(E::SignatureMismatch)
         }
     }
 }
@@ -143,20 +178,70 @@ fn signature_half(signature: &[u8; 64], start: usize) -> [u8; 32] {
     half
 }
 
-fn r_is_small_order(r: &[u8; 32]) -> bool {
-    CompressedEdwardsY(*r)
-        .decompress()
-        .is_some_and(|p| p.is_small_order())
+/// The y coordinates, little-endian, of the points of small order: the five canonical ones and
+/// the two non-canonical ones (y = p and y = p + 1, read modulo p as 0 and 1) that decoders
+/// accept. With the sign bit clear or set, these are the fourteen encodings that decode to a
+/// point of small order; libsodium refuses the same list. `small_order_encodings_are_complete`
+/// derives it from curve25519-dalek's eight-torsion points.
+const SMALL_ORDER_Y: [[u8; 32]; 7] = [
+    // 0: the two points of order 4.
+    [0; 32],
+    // 1: the identity.
+    le_with_ends(0x01, 0x00, 0x00),
+    // The two pairs of points of order 8.
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    // p − 1: the point of order 2.
+    le_with_ends(0xec, 0xff, 0x7f),
+    // p and p + 1: non-canonical 0 and 1.
+    le_with_ends(0xed, 0xff, 0x7f),
+    le_with_ends(0xee, 0xff, 0x7f),
+];
+
+/// 32 bytes: `first`, thirty times `middle`, `last`.
+const fn le_with_ends(first: u8, middle: u8, last: u8) -> [u8; 32] {
+    let mut bytes = [middle; 32];
+    bytes[0] = first;
+    bytes[31] = last;
+    bytes
+}
+
+/// True if `r` decodes to a point of small order.
+pub(crate) fn is_small_order_encoding(r: &[u8; 32]) -> bool {
+    let mut y = *r;
+    y[31] &= 0x7f;
+    SMALL_ORDER_Y.contains(&y)
 }
 
 /// An Ed25519 signing key with the `kid` under which its public key is published.
 ///
 /// The secret is zeroized on drop. `Debug` never prints it.
-#[derive(Clone)]
 pub struct SigningKey {
     key: ed25519_dalek::SigningKey,
+    /// SHA-512 of the seed, as the secret scalar and the nonce prefix: derived once here instead
+    /// of on every signature, as ed25519-dalek's `SigningKey::sign` does. Zeroized on drop.
+    expanded: ExpandedSecretKey,
     kid: String,
     public: PublicKey,
+}
+
+impl Clone for SigningKey {
+    fn clone(&self) -> SigningKey {
+        SigningKey {
+            key: self.key.clone(),
+            expanded: ExpandedSecretKey::from(self.key.as_bytes()),
+            kid: self.kid.clone(),
+            public: self.public.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -186,10 +271,15 @@ impl SigningKey {
 
     fn from_dalek(key: ed25519_dalek::SigningKey, kid: Option<&str>) -> SigningKey {
         // A public key derived from a seed is B·s with clamped s: never small-order, always
-        // torsion-free and canonical. The wrapper still goes through the one checked path.
-        let public = PublicKey(key.verifying_key());
+        // torsion-free and canonical, so it passes every import check by construction.
+        let public = PublicKey::from_checked(key.verifying_key().to_edwards());
         let kid = kid.map_or_else(|| public.thumbprint(), str::to_owned);
-        SigningKey { key, kid, public }
+        SigningKey {
+            expanded: ExpandedSecretKey::from(key.as_bytes()),
+            key,
+            kid,
+            public,
+        }
     }
 
     /// Replaces the `kid`.
@@ -218,8 +308,10 @@ impl SigningKey {
 
     /// Signs `message` (raw Ed25519). Tokens go through [`crate::TokenBuilder`].
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
-        use ed25519_dalek::Signer;
-        self.key.sign(message).to_bytes()
+        // `expanded` and `public` come from the same seed (`from_dalek`); a mismatched pair
+        // would leak the secret, which is why `raw_sign` is in dalek's `hazmat` module.
+        ed25519_dalek::hazmat::raw_sign::<Sha512>(&self.expanded, message, self.key.as_ref())
+            .to_bytes()
     }
 
     /// Imports a private JWK (`kty` `OKP`, `crv` `Ed25519`, `d`, `x`, `kid`). `x` must be the

@@ -1,7 +1,14 @@
-//! Unit tests for the crate-private pieces: strict base64url and the JSON strictness pass.
+//! Unit tests for the crate-private pieces: strict base64url, the JSON strictness pass, and the
+//! list of small-order point encodings.
+
+use std::collections::BTreeSet;
+
+use curve25519_dalek::constants::EIGHT_TORSION;
+use curve25519_dalek::edwards::CompressedEdwardsY;
 
 use crate::b64;
 use crate::json::{JsonViolation, check_object};
+use crate::key::is_small_order_encoding;
 
 #[test]
 fn base64url_refuses_every_alternative_encoding() {
@@ -83,4 +90,60 @@ fn rfc3339_known_instants() {
     assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
     // Never panics, even at the end of time.
     let _ = rfc3339(u64::MAX);
+}
+
+/// Every 32-byte string whose y (sign bit cleared) is `y` or, when `y` < 19, the non-canonical
+/// `y + p`: with both sign bits, every encoding a decoder may read as a point with this y.
+fn encodings_of_y(y: [u8; 32]) -> Vec<[u8; 32]> {
+    let mut ys = vec![y];
+    if y[0] < 19 && y[1..].iter().all(|b| *b == 0) {
+        let mut plus_p = [0xff; 32];
+        plus_p[0] = 0xed_u8.wrapping_add(y[0]); // y < 19: p + y < 2^255
+        plus_p[31] = 0x7f;
+        ys.push(plus_p);
+    }
+    ys.iter()
+        .flat_map(|y| {
+            let mut signed = *y;
+            signed[31] |= 0x80;
+            [*y, signed]
+        })
+        .collect()
+}
+
+#[test]
+fn small_order_encodings_are_complete() {
+    // Derived from the eight-torsion points, independently of the hand-written list: every
+    // encoding that decodes to one of them is on the list.
+    let mut derived = BTreeSet::new();
+    for t in EIGHT_TORSION {
+        let mut y = t.compress().to_bytes();
+        y[31] &= 0x7f;
+        for encoding in encodings_of_y(y) {
+            if let Some(point) = CompressedEdwardsY(encoding).decompress() {
+                assert!(point.is_small_order());
+                assert!(is_small_order_encoding(&encoding), "{encoding:02x?}");
+                derived.insert(encoding);
+            }
+        }
+    }
+    // Seven values of y (five canonical, two non-canonical), each with both sign bits. The list
+    // holds seven values of y, so at most fourteen encodings: it is exactly this set.
+    assert_eq!(derived.len(), 14);
+    // Its neighbours are not on it: of the encodings one bit away from one of them, only those
+    // that are themselves in the set match.
+    for encoding in &derived {
+        for bit in 0..256 {
+            let mut flipped = *encoding;
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(
+                is_small_order_encoding(&flipped),
+                derived.contains(&flipped),
+                "{flipped:02x?}"
+            );
+        }
+    }
+    // A point of large order, the base point, is not on it.
+    let base = curve25519_dalek::constants::ED25519_BASEPOINT_COMPRESSED.to_bytes();
+    assert!(!is_small_order_encoding(&base));
 }

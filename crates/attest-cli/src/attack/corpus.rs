@@ -208,7 +208,7 @@ const M_REPLAY: Mitigation = Mitigation {
     enforced_by: "attest-mcp-server `verifier.rs`, attest-cache `memory.rs`/`redis_store.rs`; mcp-server `verifier.rs::verifies_once_then_refuses_the_replay`, `a_rejected_token_does_not_burn_its_jti`",
 };
 const M_SIGNATURE: Mitigation = Mitigation {
-    text: "Strict Ed25519 (`verify_strict`) over the exact signing input: any change to header or claims after signing, or any other key, fails the signature.",
+    text: "Strict Ed25519 (the acceptance rules of ed25519-dalek's `verify_strict`) over the exact signing input: any change to header or claims after signing, or any other key, fails the signature.",
     enforced_by: "attest-core `key.rs` (`PublicKey::verify`); `security.rs::claims_tampered_after_signing_are_refused`, `a_signature_that_does_not_verify_is_refused`",
 };
 const M_GATE: Mitigation = Mitigation {
@@ -257,7 +257,7 @@ const M_SIGNATURE_LENGTH: Mitigation = Mitigation {
 };
 const M_SIGNATURE_STRICT: Mitigation = Mitigation {
     text: "Strict Ed25519: S must be below the group order L (no malleated twin), and R must not be a small-order point.",
-    enforced_by: "attest-core `key.rs` (`PublicKey::verify`: S < L, then `verify_strict`); `security.rs::s_not_reduced_mod_l_is_refused`, `small_order_r_is_refused`",
+    enforced_by: "attest-core `key.rs` (`PublicKey::verify`: S < L, R not one of the 14 small-order encodings, then the equation); `security.rs::s_not_reduced_mod_l_is_refused`, `small_order_r_is_refused`; lib `tests.rs::small_order_encodings_are_complete`",
 };
 const M_CLAIM_TYPES: Mitigation = Mitigation {
     text: "Claims are parsed with the types of SPEC.md §2.3: times are integers (no fraction, exponent, sign or string), enumerations and hashes are checked, `cnf` must name a public key, `sub`/`jti` are non-empty, `attestation_version` is `0.1.0`, `exp > iat`.",

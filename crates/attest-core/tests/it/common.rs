@@ -93,3 +93,22 @@ pub fn sign_claims(claims: &serde_json::Value) -> String {
         claims.to_string().as_bytes(),
     )
 }
+
+/// The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+pub const L: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+/// Little-endian 256-bit addition; panics on overflow.
+pub fn add_le(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let sum = u16::from(a[i]) + u16::from(b[i]) + carry;
+        out[i] = sum.to_le_bytes()[0];
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0, "overflow");
+    out
+}

@@ -3,6 +3,8 @@
 //! - random bytes and random base64url-and-dots strings never panic and are rejected;
 //! - validly signed headers with a random `alg` are refused unless the alg is allowed;
 //! - public-key import agrees with an independent check on random 32-byte strings;
+//! - signing and strict verification agree with ed25519-dalek's own `sign` and `verify_strict`
+//!   on random keys, messages and altered signatures;
 //! - random claim values round-trip through sign and verify.
 
 use std::sync::LazyLock;
@@ -18,8 +20,8 @@ use rand_chacha::rand_core::SeedableRng;
 use serde_json::json;
 
 use crate::common::{
-    AUDIENCE, ISSUER, KID, NOW, SUBJECT, issuer_key, policy, sign_raw, trust, valid_claims_json,
-    valid_token,
+    AUDIENCE, ISSUER, KID, L, NOW, SUBJECT, add_le, issuer_key, policy, sign_raw, trust,
+    valid_claims_json, valid_token,
 };
 
 static TOKEN: LazyLock<String> = LazyLock::new(valid_token);
@@ -136,7 +138,81 @@ proptest! {
         let key = attest_core::SigningKey::from_seed(&seed, "k").unwrap().public_key();
         prop_assert_eq!(PublicKey::from_bytes(key.as_bytes()).unwrap(), key);
     }
+
+    /// `SigningKey::sign` and `PublicKey::verify` do their own Ed25519 bookkeeping (an expanded
+    /// key kept between signatures; small-order R found by its encoding): they must give what
+    /// ed25519-dalek's `sign` and `verify_strict` give, on valid and on altered signatures.
+    #[test]
+    fn signing_and_verifying_agree_with_ed25519_dalek(
+        seed in any::<[u8; 32]>(),
+        message in prop::collection::vec(any::<u8>(), 0..300),
+        bit in 0..512_usize,
+        small_order in 0..14_usize,
+        random_r in any::<[u8; 32]>(),
+    ) {
+        use ed25519_dalek::Signer;
+        let ours = attest_core::SigningKey::from_seed(&seed, "k").unwrap();
+        let theirs = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let signature = ours.sign(&message);
+        prop_assert_eq!(signature, theirs.sign(&message).to_bytes());
+
+        let flipped = with(signature, |s| s[bit / 8] ^= 1 << (bit % 8));
+        let small_order_r = with(signature, |s| s[..32].copy_from_slice(&SMALL_ORDER[small_order]));
+        let random_r = with(signature, |s| s[..32].copy_from_slice(&random_r));
+        let s_plus_l = with(signature, |s| {
+            let sum = add_le(&s[32..].try_into().unwrap(), &L);
+            s[32..].copy_from_slice(&sum);
+        });
+        let public = ours.public_key();
+        let dalek = theirs.verifying_key();
+        let mut other_message = message.clone();
+        other_message.push(0);
+        for (message, signature, valid) in [
+            (&message, signature, true),
+            (&message, flipped, false),
+            (&message, small_order_r, false),
+            (&message, random_r, false),
+            (&message, s_plus_l, false),
+            (&other_message, signature, false),
+        ] {
+            let ours = public.verify(message, &signature);
+            let theirs = dalek.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature));
+            prop_assert_eq!(ours.is_ok(), theirs.is_ok(), "{:?} / {:?}", ours, theirs);
+            prop_assert_eq!(ours.is_ok(), valid, "{:?}", ours);
+        }
+    }
 }
+
+/// `signature` changed by `edit`.
+fn with(mut signature: [u8; 64], edit: impl FnOnce(&mut [u8; 64])) -> [u8; 64] {
+    edit(&mut signature);
+    signature
+}
+
+/// The fourteen encodings that decode to a point of small order: the eight-torsion points'
+/// encodings and the non-canonical y = p and y = p + 1, each with either sign bit.
+static SMALL_ORDER: LazyLock<Vec<[u8; 32]>> = LazyLock::new(|| {
+    let non_canonical = [0xed_u8, 0xee].map(|low| {
+        let mut y = [0xff; 32];
+        y[0] = low;
+        y[31] = 0x7f;
+        y
+    });
+    let mut all: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION
+        .iter()
+        .map(|t| t.compress().to_bytes())
+        .chain(non_canonical)
+        .flat_map(|y| {
+            let mut signed = y;
+            signed[31] ^= 0x80;
+            [y, signed]
+        })
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 14);
+    all
+});
 
 fn safety() -> impl Strategy<Value = SafetyLevel> {
     prop_oneof![

@@ -26,8 +26,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::common::{
-    AUDIENCE, ISSUER, KID, NOW, attacker_key, b64, builder, header_json, issuer_key, policy, rng,
-    sign_claims, sign_raw, trust, valid_claims_json, valid_token,
+    AUDIENCE, ISSUER, KID, L, NOW, add_le, attacker_key, b64, builder, header_json, issuer_key,
+    policy, rng, sign_claims, sign_raw, trust, valid_claims_json, valid_token,
 };
 
 const TYP: &str = "agent-attestation+jwt";
@@ -181,25 +181,6 @@ fn hmac_sha512(key: &[u8], message: &[u8]) -> Vec<u8> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
-const L: [u8; 32] = [
-    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-];
-
-/// Little-endian 256-bit addition; panics on overflow.
-fn add_le(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    let mut carry = 0u16;
-    for i in 0..32 {
-        let sum = u16::from(a[i]) + u16::from(b[i]) + carry;
-        out[i] = sum.to_le_bytes()[0];
-        carry = sum >> 8;
-    }
-    assert_eq!(carry, 0, "overflow");
-    out
 }
 
 /// The field prime p = 2^255 - 19 plus a small `y`: a non-canonical encoding of `y`.
