@@ -29,10 +29,6 @@ const COMPARE_SECONDS: &str = "2";
 /// Rounds of the Python comparison: Python, Rust full flow, Rust floor, in turn.
 const COMPARE_ROUNDS: usize = 6;
 
-/// The flags of a build for processors with AVX-512 IFMA, where curve25519-dalek compiles in
-/// its IFMA backend. The default build's AVX2 backend is what the targets are judged on.
-const IFMA_RUSTFLAGS: &str = "-C target-feature=+avx512ifma,+avx512vl";
-
 /// Runs every benchmark and rewrites docs/PERFORMANCE.md and docs/perf-*.svg.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let compare = args.iter().any(|a| a == "--compare");
@@ -54,27 +50,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         None
     };
     let ops = build_ops(&root)?;
-    // On a processor with IFMA, the Python comparison also runs the build made for it.
-    let ops_ifma = if compare && has_ifma() {
-        Some(build_ops_ifma(&root)?)
-    } else {
-        None
-    };
     let counts = Counted::count(&ops);
     bench("attest-core", "core")?;
     bench("attest-bench", "flow")?;
     let rounds = match &python {
         Some(python) => {
-            let builds = Builds {
-                default: &ops,
-                ifma: ops_ifma.as_deref(),
-            };
-            compare_rounds(
-                &root,
-                builds,
-                python,
-                if quick { 1 } else { COMPARE_ROUNDS },
-            )?
+            compare_rounds(&root, &ops, python, if quick { 1 } else { COMPARE_ROUNDS })?
         }
         None => Vec::new(),
     };
@@ -313,6 +294,8 @@ struct Machine {
     rustc: String,
     load: String,
     date: String,
+    /// curve25519-dalek's field arithmetic on this processor: see [`dalek_backend`].
+    backend: &'static str,
 }
 
 fn machine(root: &Path) -> Machine {
@@ -353,7 +336,31 @@ fn machine(root: &Path) -> Machine {
             .collect::<Vec<_>>()
             .join(" "),
         date: output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        backend: dalek_backend(),
     }
+}
+
+/// The field-arithmetic backend curve25519-dalek picks at run time on this processor. The
+/// workspace builds with `--cfg curve25519_dalek_backend="avx512"` (see `.cargo/config.toml`), so
+/// one build carries both SIMD backends and curve25519-dalek chooses by the processor's features,
+/// as this does: not by the flags this binary was compiled with.
+#[cfg(target_arch = "x86_64")]
+fn dalek_backend() -> &'static str {
+    if std::arch::is_x86_feature_detected!("avx512ifma")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+    {
+        "AVX-512 IFMA"
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        "AVX2"
+    } else {
+        "serial"
+    }
+}
+
+/// The field-arithmetic backend curve25519-dalek uses: off x86-64, always its serial one.
+#[cfg(not(target_arch = "x86_64"))]
+fn dalek_backend() -> &'static str {
+    "serial"
 }
 
 fn machine_block(m: &Machine, quick: bool) -> String {
@@ -361,8 +368,10 @@ fn machine_block(m: &Machine, quick: bool) -> String {
         "| | |\n|---|---|\n\
          | CPU | {} ({} logical cores as seen by the process) |\n\
          | memory | {} |\n| OS | {} |\n| compiler | {}, `bench` profile (release, line tables) |\n\
+         | curve25519-dalek's backend | chosen at run time: {} (the workspace builds with \
+         `--cfg curve25519_dalek_backend=\"avx512\"`, see `.cargo/config.toml`) |\n\
          | run | {}; load average at start {} |\n",
-        m.cpu, m.cores, m.memory, m.os, m.rustc, m.date, m.load
+        m.cpu, m.cores, m.memory, m.os, m.rustc, m.backend, m.date, m.load
     );
     if quick {
         out.push_str(
@@ -833,19 +842,13 @@ fn decomposition_block(m: &Measurements, counts: &Counted) -> String {
 }
 
 fn compare_block(rounds: &[Round]) -> String {
-    let with_ifma = rounds.iter().any(|r| r.ifma.is_some());
     let mut out = String::from(
-        "| round | Python full flow /s | Rust full flow /s | Rust floor (sign + `verify_strict`) /s | full flow ratio | floor ratio |",
+        "| round | Python full flow /s | Rust full flow /s | Rust floor (sign + `verify_strict`) /s | full flow ratio | floor ratio |\n\
+         |---|---:|---:|---:|---:|---:|\n",
     );
-    out.push_str(if with_ifma {
-        " IFMA build: full flow /s | IFMA build: floor /s | IFMA build: full flow ratio |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-    } else {
-        "\n|---|---:|---:|---:|---:|---:|\n"
-    });
     for (i, r) in rounds.iter().enumerate() {
         let py = r.python["ops_per_sec"].as_f64();
-        let _ = write!(
+        let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
             i + 1,
@@ -855,15 +858,9 @@ fn compare_block(rounds: &[Round]) -> String {
             x(py.map(|p| r.rust / p)),
             x(py.map(|p| r.floor / p)),
         );
-        if with_ifma {
-            let (flow, floor) = (r.ifma.map(|i| i.0), r.ifma.map(|i| i.1));
-            let ratio = py.zip(flow).map(|(p, f)| f / p);
-            let _ = write!(out, " {} | {} | {} |", ops(flow), ops(floor), x(ratio));
-        }
-        out.push('\n');
     }
     let ratio = python_ratio(rounds);
-    let floor = over_python(rounds, |r| Some(r.floor));
+    let floor = over_python(rounds, |r| r.floor);
     let rust = median(rounds.iter().map(|r| r.rust).collect());
     let versions = rounds.first().map_or_else(String::new, |r| {
         format!(
@@ -885,24 +882,7 @@ fn compare_block(rounds: &[Round]) -> String {
         x(floor),
         x(rust.map(|r| r / 3116.0)),
     );
-    if with_ifma {
-        let _ = writeln!(
-            out,
-            "\nThis processor has AVX-512 IFMA, so each round also ran the same `ops` built with \
-             `RUSTFLAGS=\"{IFMA_RUSTFLAGS}\"` (in `target/ifma`), where curve25519-dalek uses its \
-             IFMA backend instead of AVX2: full flow ÷ Python = **{}**, the floor alone {}. That \
-             binary runs only on processors with these features; the target is judged on the \
-             default build.",
-            x(python_ratio_ifma(rounds)),
-            x(over_python(rounds, |r| r.ifma.map(|i| i.1))),
-        );
-    }
     out
-}
-
-/// Median over rounds of (the IFMA build's full flow ÷ Python full flow) throughput.
-fn python_ratio_ifma(rounds: &[Round]) -> Option<f64> {
-    over_python(rounds, |r| r.ifma.map(|i| i.0))
 }
 
 fn targets_block(m: &Measurements, rounds: &[Round], counts: &Counted) -> String {
@@ -937,15 +917,8 @@ fn targets_block(m: &Measurements, rounds: &[Round], counts: &Counted) -> String
             "see below",
         )
     } else {
-        let ifma = python_ratio_ifma(rounds).map_or_else(String::new, |r| {
-            format!("; {} with the build for AVX-512 IFMA", x(Some(r)))
-        });
         (
-            format!(
-                "**{}** (median of {} rounds){ifma}",
-                x(python),
-                rounds.len()
-            ),
+            format!("**{}** (median of {} rounds)", x(python), rounds.len()),
             python_verdict(python),
         )
     };
@@ -993,30 +966,6 @@ const BUILD_OPS: [&str; 7] = [
 fn build_ops(root: &Path) -> Result<PathBuf, String> {
     cargo(&BUILD_OPS)?;
     Ok(root.join("target/release/examples/ops"))
-}
-
-/// Builds the `ops` example with [`IFMA_RUSTFLAGS`], in its own target directory.
-fn build_ops_ifma(root: &Path) -> Result<PathBuf, String> {
-    let target = root.join("target/ifma");
-    let env = [
-        ("RUSTFLAGS", IFMA_RUSTFLAGS),
-        ("CARGO_TARGET_DIR", &*target.to_string_lossy()),
-    ];
-    cargo_with_env(&BUILD_OPS, &env)?;
-    Ok(target.join("release/examples/ops"))
-}
-
-/// Whether this processor runs a build made with [`IFMA_RUSTFLAGS`].
-#[cfg(target_arch = "x86_64")]
-fn has_ifma() -> bool {
-    std::arch::is_x86_feature_detected!("avx512ifma")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-}
-
-/// Whether this processor runs a build made with [`IFMA_RUSTFLAGS`].
-#[cfg(not(target_arch = "x86_64"))]
-fn has_ifma() -> bool {
-    false
 }
 
 /// The `ops` operations whose instructions are counted: the floor and attest-core, then whole
@@ -1211,23 +1160,14 @@ struct Round {
     python: Value,
     rust: f64,
     floor: f64,
-    /// The full flow and the floor of the IFMA build, when the processor runs it.
-    ifma: Option<(f64, f64)>,
-}
-
-/// The `ops` examples the Python comparison runs: the default build, and the IFMA build.
-#[derive(Clone, Copy)]
-struct Builds<'a> {
-    default: &'a Path,
-    ifma: Option<&'a Path>,
 }
 
 /// `rounds` rounds of: `benches/compare/python_flow.py`, then attest-bench's `ops full_flow`,
-/// then `ops floor` (then the same two of the IFMA build), each for [`COMPARE_SECONDS`] after
-/// its warm-up, so that they all share every moment of load the machine goes through.
+/// then `ops floor`, each for [`COMPARE_SECONDS`] after its warm-up, so that they all share
+/// every moment of load the machine goes through.
 fn compare_rounds(
     root: &Path,
-    builds: Builds<'_>,
+    ops: &Path,
     python: &Path,
     rounds: usize,
 ) -> Result<Vec<Round>, String> {
@@ -1244,18 +1184,14 @@ fn compare_rounds(
                 python,
                 &[&script, "--seconds", COMPARE_SECONDS, "--warmup", "0.5"],
             )?;
-            let flow_and_floor = |ops: &Path| -> Result<(f64, f64), String> {
-                let run = |op| rate(&run_json(ops, &[op, "--seconds", COMPARE_SECONDS])?);
-                Ok((run("full_flow")?, run("floor")?))
-            };
-            let (rust, floor) = flow_and_floor(builds.default)?;
-            let ifma = builds.ifma.map(flow_and_floor).transpose()?;
+            let run = |op| rate(&run_json(ops, &[op, "--seconds", COMPARE_SECONDS])?);
+            let rust = run("full_flow")?;
+            let floor = run("floor")?;
             rate(&python)?;
             Ok(Round {
                 python,
                 rust,
                 floor,
-                ifma,
             })
         })
         .collect()
@@ -1275,15 +1211,15 @@ fn python_verdict(ratio: Option<f64>) -> &'static str {
 
 /// Median over rounds of (Rust full flow ÷ Python full flow) throughput.
 fn python_ratio(rounds: &[Round]) -> Option<f64> {
-    over_python(rounds, |r| Some(r.rust))
+    over_python(rounds, |r| r.rust)
 }
 
 /// Median over rounds of (a Rust throughput `of` the round ÷ Python's).
-fn over_python(rounds: &[Round], of: impl Fn(&Round) -> Option<f64>) -> Option<f64> {
+fn over_python(rounds: &[Round], of: impl Fn(&Round) -> f64) -> Option<f64> {
     median(
         rounds
             .iter()
-            .filter_map(|r| Some(of(r)? / r.python["ops_per_sec"].as_f64()?))
+            .filter_map(|r| Some(of(r) / r.python["ops_per_sec"].as_f64()?))
             .collect(),
     )
 }
@@ -1581,35 +1517,79 @@ mod tests {
     }
 
     #[test]
-    fn the_python_comparison_reports_the_ifma_build_only_when_it_ran() {
-        let round = |python: f64, rust: f64, floor: f64, ifma| Round {
+    fn the_python_comparison_reports_each_round_and_the_median_ratios() {
+        let round = |python: f64, rust: f64, floor: f64| Round {
             python: serde_json::json!({"ops_per_sec": python, "python": "3.11"}),
             rust,
             floor,
-            ifma,
         };
-        let plain = [round(1000.0, 3500.0, 4000.0, None)];
-        let block = compare_block(&plain);
+        let one = compare_block(&[round(1000.0, 3500.0, 4000.0)]);
+        assert!(one.contains("= 3.50×** (target ≥ 4×: **missed**)"), "{one}");
         assert!(
-            block.contains("= 3.50×** (target ≥ 4×: **missed**)"),
-            "{block}"
+            one.contains("Python 3.11, PyJWT ?, cryptography ?"),
+            "{one}"
         );
-        assert!(!block.contains("IFMA"), "{block}");
-        let with_ifma = [
-            round(1000.0, 3500.0, 4000.0, Some((4600.0, 5000.0))),
-            round(2000.0, 7000.0, 8000.0, Some((8800.0, 9600.0))),
-            round(1000.0, 3600.0, 4000.0, Some((4400.0, 4900.0))),
+        let rounds = [
+            round(1000.0, 4600.0, 5000.0),
+            round(2000.0, 8800.0, 9600.0),
+            round(1000.0, 4400.0, 4900.0),
         ];
-        let block = compare_block(&with_ifma);
+        let block = compare_block(&rounds);
         assert!(
-            block.contains("| 1 | 1,000 | 3,500 | 4,000 | 3.50× | 4.00× | 4,600 | 5,000 | 4.60× |"),
+            block.starts_with("| round | Python full flow /s |"),
             "{block}"
         );
         assert!(
-            block.contains("full flow ÷ Python = **4.40×**, the floor alone 4.90×"),
+            block.contains("\n|---|---:|---:|---:|---:|---:|\n"),
             "{block}"
         );
-        assert_eq!(python_ratio_ifma(&plain), None);
+        for row in [
+            "| 1 | 1,000 | 4,600 | 5,000 | 4.60× | 5.00× |\n",
+            "| 2 | 2,000 | 8,800 | 9,600 | 4.40× | 4.80× |\n",
+            "| 3 | 1,000 | 4,400 | 4,900 | 4.40× | 4.90× |\n",
+        ] {
+            assert!(block.contains(row), "{row} in {block}");
+        }
+        assert_eq!(block.matches("\n| ").count(), 3, "{block}");
+        // Medians of the per-round ratios (4.6, 4.4, 4.4 and 5.0, 4.8, 4.9).
+        assert_eq!(python_ratio(&rounds), Some(4.4));
+        assert!(
+            block.contains("= 4.40×** (target ≥ 4×: **met**)"),
+            "{block}"
+        );
+        assert!(
+            block.contains("does 4.90× the Python full flow's"),
+            "{block}"
+        );
+        // The median Rust full flow (4,600/s) against BRIEF §2's 3,116/s.
+        assert!(block.contains("the Rust full flow is 1.48×."), "{block}");
+        assert_eq!(python_ratio(&[]), None);
+    }
+
+    #[test]
+    fn the_machine_block_names_curve25519_dalek_s_backend() {
+        let machine = |backend| Machine {
+            cpu: "cpu".into(),
+            cores: 2,
+            memory: "4 GiB".into(),
+            os: "os".into(),
+            rustc: "rustc".into(),
+            load: "0.00 0.00 0.00".into(),
+            date: "today".into(),
+            backend,
+        };
+        let block = machine_block(&machine("AVX-512 IFMA"), false);
+        assert!(
+            block.contains(
+                "| curve25519-dalek's backend | chosen at run time: AVX-512 IFMA (the workspace \
+                 builds with `--cfg curve25519_dalek_backend=\"avx512\"`, see \
+                 `.cargo/config.toml`) |\n"
+            ),
+            "{block}"
+        );
+        assert!(!block.contains("Smoke run"), "{block}");
+        assert!(machine_block(&machine("AVX2"), true).contains("run time: AVX2 ("));
+        assert!(["AVX-512 IFMA", "AVX2", "serial"].contains(&dalek_backend()));
     }
 
     #[test]
