@@ -324,6 +324,29 @@ fn paired_ratios(_: &mut Criterion) {
         &result,
     )
     .unwrap();
+    // Its control: `verify_strict` alone of the same token's signing input, measured the same
+    // way right after it.
+    let signing_input = token.rsplit_once('.').unwrap().0.as_bytes();
+    let signature = &dalek.sign(signing_input);
+    let verify_strict_on = |threads: usize| {
+        move |n| {
+            run_split(
+                n,
+                threads,
+                |_, n| n,
+                |n| {
+                    for _ in 0..n {
+                        dalek_public
+                            .verify_strict(black_box(signing_input), signature)
+                            .unwrap();
+                    }
+                },
+            )
+        }
+    };
+    let result = paired(400, 30, 6, verify_strict_on(1), verify_strict_on(2));
+    let what = "floor verify_strict: 2 threads ÷ 1 thread, time per op";
+    record_paired("scaling_floor_verify_strict", what, &result).unwrap();
     let floor_on = |threads: usize| {
         move |n| {
             run_split(
