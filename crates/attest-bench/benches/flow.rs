@@ -303,21 +303,10 @@ fn paired_ratios(_: &mut Criterion) {
 
     // Scaling: the same number of operations on 1 and on 2 threads; ratio = 2-thread time ÷
     // 1-thread time, so the scaling factor is its inverse.
-    let verify_on = |threads: usize| {
-        move |n| {
-            run_split(
-                n,
-                threads,
-                |_, n| n,
-                |n| {
-                    for _ in 0..n {
-                        verify(black_box(token), &f.trust, &f.policy, f.now).unwrap();
-                    }
-                },
-            )
-        }
+    let verify_one = || {
+        verify(black_box(token), &f.trust, &f.policy, f.now).unwrap();
     };
-    let result = paired(400, 30, 6, verify_on(1), verify_on(2));
+    let result = paired(400, 30, 6, split(1, verify_one), split(2, verify_one));
     record_paired(
         "scaling_verify",
         "verify: 2 threads ÷ 1 thread, time per op",
@@ -328,23 +317,18 @@ fn paired_ratios(_: &mut Criterion) {
     // way right after it.
     let signing_input = token.rsplit_once('.').unwrap().0.as_bytes();
     let signature = &dalek.sign(signing_input);
-    let verify_strict_on = |threads: usize| {
-        move |n| {
-            run_split(
-                n,
-                threads,
-                |_, n| n,
-                |n| {
-                    for _ in 0..n {
-                        dalek_public
-                            .verify_strict(black_box(signing_input), signature)
-                            .unwrap();
-                    }
-                },
-            )
-        }
+    let verify_strict_one = || {
+        dalek_public
+            .verify_strict(black_box(signing_input), signature)
+            .unwrap();
     };
-    let result = paired(400, 30, 6, verify_strict_on(1), verify_strict_on(2));
+    let result = paired(
+        400,
+        30,
+        6,
+        split(1, verify_strict_one),
+        split(2, verify_strict_one),
+    );
     let what = "floor verify_strict: 2 threads ÷ 1 thread, time per op";
     record_paired("scaling_floor_verify_strict", what, &result).unwrap();
     let floor_on = |threads: usize| {
@@ -406,6 +390,23 @@ fn paired_ratios(_: &mut Criterion) {
     let result = paired(20_000, 30, 6, replay_on(1), replay_on(2));
     let what = "MemoryReplayStore::check alone: 2 threads ÷ 1 thread, time per op";
     record_paired("scaling_replay", what, &result).unwrap();
+}
+
+/// `op` repeated `n` times, split over `threads` threads (`run_split`): one side of a scaling
+/// pair.
+fn split(threads: usize, op: impl Fn() + Sync + Copy) -> impl FnMut(u64) -> Duration {
+    move |n| {
+        run_split(
+            n,
+            threads,
+            |_, n| n,
+            |n| {
+                for _ in 0..n {
+                    op();
+                }
+            },
+        )
+    }
 }
 
 criterion_group! {

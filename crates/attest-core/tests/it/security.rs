@@ -1140,14 +1140,35 @@ fn small_order_r_is_refused() {
         VerifyError::SignatureSmallOrder,
         Reason::Invalid,
     );
-    // The identity encoded non-canonically (y = p + 1) is still a small-order R.
-    let mut noncanonical = [0u8; 64];
-    noncanonical[..32].copy_from_slice(&p_plus(1));
-    rejected(
-        &with_signature(&token, &noncanonical),
-        VerifyError::SignatureSmallOrder,
-        Reason::Invalid,
-    );
+    // The other encodings that decode to a small-order point, each with the valid token's own
+    // S: y = p and y = p + 1 (non-canonical 0 and 1), and the sign bit set where x = 0 (the
+    // identity and the point of order 2) or on the non-canonical ones.
+    let order_2 = EIGHT_TORSION[4].compress().to_bytes();
+    let with_sign_bit = |mut y: [u8; 32]| {
+        y[31] |= 0x80;
+        y
+    };
+    for r in [
+        p_plus(0),
+        p_plus(1),
+        with_sign_bit(IDENTITY),
+        with_sign_bit(order_2),
+        with_sign_bit(p_plus(0)),
+        with_sign_bit(p_plus(1)),
+    ] {
+        assert!(
+            CompressedEdwardsY(r)
+                .decompress()
+                .is_some_and(|p| p.is_small_order())
+        );
+        let mut forged = signature_of(&token);
+        forged[..32].copy_from_slice(&r);
+        rejected(
+            &with_signature(&token, &forged),
+            VerifyError::SignatureSmallOrder,
+            Reason::Invalid,
+        );
+    }
 }
 
 #[test]
