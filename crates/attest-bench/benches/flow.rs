@@ -193,36 +193,20 @@ fn throughput(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("throughput");
     group.throughput(Throughput::Elements(1));
+    let verify_strict_one = || {
+        dalek_public
+            .verify_strict(black_box(&signing_input), &dalek_signature)
+            .unwrap();
+    };
+    let verify_one = || {
+        verify(black_box(&token), &f.trust, &f.policy, f.now).unwrap();
+    };
     for threads in [1, 2] {
         group.bench_function(format!("floor_verify_strict_{threads}t"), |b| {
-            b.iter_custom(|iters| {
-                run_split(
-                    iters,
-                    threads,
-                    |_, n| n,
-                    |n| {
-                        for _ in 0..n {
-                            dalek_public
-                                .verify_strict(black_box(&signing_input), &dalek_signature)
-                                .unwrap();
-                        }
-                    },
-                )
-            })
+            b.iter_custom(split(threads, verify_strict_one));
         });
         group.bench_function(format!("verify_{threads}t"), |b| {
-            b.iter_custom(|iters| {
-                run_split(
-                    iters,
-                    threads,
-                    |_, n| n,
-                    |n| {
-                        for _ in 0..n {
-                            verify(black_box(&token), &f.trust, &f.policy, f.now).unwrap();
-                        }
-                    },
-                )
-            })
+            b.iter_custom(split(threads, verify_one));
         });
         let store = f.store();
         let mut seed = 100;
