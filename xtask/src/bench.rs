@@ -952,20 +952,17 @@ fn targets_block(m: &Measurements, rounds: &[Round], counts: &Counted) -> String
 // ---------------------------------------------------------------------------------------------
 // Instruction counts
 
-/// The cargo command that builds attest-bench's `ops` example.
-const BUILD_OPS: [&str; 7] = [
-    "build",
-    "--profile",
-    "bench",
-    "-p",
-    "attest-bench",
-    "--example",
-    "ops",
-];
-
 /// Builds attest-bench's `ops` example (one operation N times), and returns its path.
 fn build_ops(root: &Path) -> Result<PathBuf, String> {
-    cargo(&BUILD_OPS)?;
+    cargo(&[
+        "build",
+        "--profile",
+        "bench",
+        "-p",
+        "attest-bench",
+        "--example",
+        "ops",
+    ])?;
     Ok(root.join("target/release/examples/ops"))
 }
 
