@@ -9,7 +9,8 @@
 //! - `flow/full_flow`: create + verify + record the `jti` in a `MemoryReplayStore` (`check`).
 //! - `flow/jwt_*`: jsonwebtoken 11 (`rust_crypto`) on the same claims, header and key. Its
 //!   decode uses non-strict `verify` and does not check `typ`.
-//! - `throughput/*_{1,2}t`: N operations split over T threads (`std::thread::scope`), wall time.
+//! - `throughput/*_{1,2}t`: N operations split over T threads that live for the whole benchmark
+//!   (`attest_bench::Workers`), wall time from the first thread's start to the last one's finish.
 //! - with `ATTEST_BENCH_PAIRED=1` (`cargo xtask bench`), the target ratios again, measured by
 //!   alternating short blocks of both sides (`attest_bench::paired`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup is a broken benchmark
@@ -21,11 +22,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use attest_bench::{AUDIENCE, ISSUER, builder, jwt, paired, record_paired, run_split};
+use attest_bench::{
+    AUDIENCE, ISSUER, Workers, builder, jwt, paired, paired_scaling, record_paired,
+};
 use attest_cache::{ManualClock, MemoryReplayStore};
 use attest_core::{Policy, SigningKey, TokenBuilder, TrustStore, UnixTime, verify};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::Signer;
+use rand_chacha::ChaCha20Rng;
 
 /// Everything a flow needs, shared by all threads.
 struct Fixture {
@@ -66,7 +70,7 @@ impl Fixture {
     }
 
     /// One full flow: create a token, verify it, record its `jti`.
-    fn full_flow(&self, store: &MemoryReplayStore, rng: &mut rand_chacha::ChaCha20Rng) {
+    fn full_flow(&self, store: &MemoryReplayStore, rng: &mut ChaCha20Rng) {
         let token = self.template.sign(&self.key, self.now, rng).unwrap();
         let verified = verify(&token, &self.trust, &self.policy, self.now).unwrap();
         let fresh = store
@@ -193,37 +197,42 @@ fn throughput(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("throughput");
     group.throughput(Throughput::Elements(1));
-    let verify_strict_one = || {
+    let verify_strict_work = repeat(|| {
         dalek_public
             .verify_strict(black_box(&signing_input), &dalek_signature)
             .unwrap();
-    };
-    let verify_one = || {
+    });
+    let verify_work = repeat(|| {
         verify(black_box(&token), &f.trust, &f.policy, f.now).unwrap();
-    };
+    });
+    let seeds = AtomicU64::new(100);
+    let flow_prepare = |_, n| (n, attest_bench::rng(seeds.fetch_add(1, Ordering::Relaxed)));
     for threads in [1, 2] {
-        group.bench_function(format!("floor_verify_strict_{threads}t"), |b| {
-            b.iter_custom(split(threads, verify_strict_one));
-        });
-        group.bench_function(format!("verify_{threads}t"), |b| {
-            b.iter_custom(split(threads, verify_one));
-        });
         let store = f.store();
-        let mut seed = 100;
-        group.bench_function(format!("full_flow_{threads}t"), |b| {
-            b.iter_custom(|iters| {
-                seed += 10;
-                run_split(
-                    iters,
-                    threads,
-                    |thread, n| (n, attest_bench::rng(seed + thread as u64)),
-                    |(n, mut rng)| {
-                        for _ in 0..n {
-                            f.full_flow(&store, &mut rng);
-                        }
-                    },
-                )
-            })
+        let flow_work = |(n, mut rng): (u64, ChaCha20Rng)| {
+            for _ in 0..n {
+                f.full_flow(&store, &mut rng);
+            }
+        };
+        std::thread::scope(|scope| {
+            for (op, workers) in [
+                (
+                    "floor_verify_strict",
+                    Workers::start(scope, threads, &count, &verify_strict_work),
+                ),
+                (
+                    "verify",
+                    Workers::start(scope, threads, &count, &verify_work),
+                ),
+                (
+                    "full_flow",
+                    Workers::start(scope, threads, &flow_prepare, &flow_work),
+                ),
+            ] {
+                group.bench_function(format!("{op}_{threads}t"), |b| {
+                    b.iter_custom(|iters| workers.run(iters).unwrap())
+                });
+            }
         });
     }
     group.finish();
@@ -285,12 +294,16 @@ fn paired_ratios(_: &mut Criterion) {
     let what = "full flow ÷ floor sign + verify_strict";
     record_paired("full_flow_vs_floor", what, &result).unwrap();
 
-    // Scaling: the same number of operations on 1 and on 2 threads; ratio = 2-thread time ÷
-    // 1-thread time, so the scaling factor is its inverse.
+    // Scaling: the same number of operations on 1 and on 2 threads (`paired_scaling`); ratio
+    // = 2-thread time ÷ 1-thread time, so the scaling factor is its inverse. First what the
+    // machine itself allows: a loop that never leaves the registers.
+    let result = paired_scaling(400, 30, 6, &count, &repeat(register_loop)).unwrap();
+    let what = "a loop in registers (the machine's own scaling): 2 threads ÷ 1 thread, time per op";
+    record_paired("scaling_machine", what, &result).unwrap();
     let verify_one = || {
         verify(black_box(token), &f.trust, &f.policy, f.now).unwrap();
     };
-    let result = paired(400, 30, 6, split(1, verify_one), split(2, verify_one));
+    let result = paired_scaling(400, 30, 6, &count, &repeat(verify_one)).unwrap();
     record_paired(
         "scaling_verify",
         "verify: 2 threads ÷ 1 thread, time per op",
@@ -306,91 +319,68 @@ fn paired_ratios(_: &mut Criterion) {
             .verify_strict(black_box(signing_input), signature)
             .unwrap();
     };
-    let result = paired(
-        400,
-        30,
-        6,
-        split(1, verify_strict_one),
-        split(2, verify_strict_one),
-    );
+    let result = paired_scaling(400, 30, 6, &count, &repeat(verify_strict_one)).unwrap();
     let what = "floor verify_strict: 2 threads ÷ 1 thread, time per op";
     record_paired("scaling_floor_verify_strict", what, &result).unwrap();
-    let floor_on = |threads: usize| {
-        move |n| {
-            run_split(
-                n,
-                threads,
-                |_, n| n,
-                |n| {
-                    for input in inputs.iter().cycle().take(usize::try_from(n).unwrap()) {
-                        let signature = dalek.sign(black_box(input));
-                        dalek_public.verify_strict(input, &signature).unwrap();
-                    }
-                },
-            )
+    let floor_work = |n: u64| {
+        for input in inputs.iter().cycle().take(usize::try_from(n).unwrap()) {
+            let signature = dalek.sign(black_box(input));
+            dalek_public.verify_strict(input, &signature).unwrap();
         }
     };
-    let result = paired(400, 30, 6, floor_on(1), floor_on(2));
+    let result = paired_scaling(400, 30, 6, &count, &floor_work).unwrap();
     let what = "floor sign + verify_strict: 2 threads ÷ 1 thread, time per op";
     record_paired("scaling_floor", what, &result).unwrap();
-    let flow_on = |threads: usize| {
-        move |n| {
-            run_split(
-                n,
-                threads,
-                |_, n| (n, rng()),
-                |(n, mut rng)| {
-                    for _ in 0..n {
-                        f.full_flow(store, &mut rng);
-                    }
-                },
-            )
+    let flow_work = |(n, mut rng): (u64, ChaCha20Rng)| {
+        for _ in 0..n {
+            f.full_flow(store, &mut rng);
         }
     };
-    let result = paired(400, 30, 6, flow_on(1), flow_on(2));
+    let result = paired_scaling(400, 30, 6, &|_, n| (n, rng()), &flow_work).unwrap();
     let what = "full flow: 2 threads ÷ 1 thread, time per op";
     record_paired("scaling_full_flow", what, &result).unwrap();
     // The shared memory replay store alone (fresh jtis made outside the timing).
-    let jtis = &AtomicU64::new(0);
-    let replay_on = |threads: usize| {
-        move |n| {
-            run_split(
-                n,
-                threads,
-                |_, n| {
-                    (0..n)
-                        .map(|_| format!("jti-{}", jtis.fetch_add(1, Ordering::Relaxed)))
-                        .collect::<Vec<_>>()
-                },
-                |batch| {
-                    let until = f.now.saturating_add(330);
-                    for jti in batch {
-                        assert!(store.check(ISSUER, &jti, until).unwrap().is_fresh());
-                    }
-                },
-            )
+    let jtis = AtomicU64::new(0);
+    let fresh_jtis = |_, n| {
+        (0..n)
+            .map(|_| format!("jti-{}", jtis.fetch_add(1, Ordering::Relaxed)))
+            .collect::<Vec<_>>()
+    };
+    let record_all = |batch: Vec<String>| {
+        let until = f.now.saturating_add(330);
+        for jti in batch {
+            assert!(store.check(ISSUER, &jti, until).unwrap().is_fresh());
         }
     };
-    let result = paired(20_000, 30, 6, replay_on(1), replay_on(2));
+    let result = paired_scaling(20_000, 30, 6, &fresh_jtis, &record_all).unwrap();
     let what = "MemoryReplayStore::check alone: 2 threads ÷ 1 thread, time per op";
     record_paired("scaling_replay", what, &result).unwrap();
 }
 
-/// `op` repeated `n` times, split over `threads` threads (`run_split`): one side of a scaling
-/// pair.
-fn split(threads: usize, op: impl Fn() + Sync + Copy) -> impl FnMut(u64) -> Duration {
+/// The `prepare` of a workload without state of its own: each thread's count of operations.
+fn count(_thread: usize, n: u64) -> u64 {
+    n
+}
+
+/// The `work` that performs `op` `n` times.
+fn repeat(op: impl Fn() + Sync) -> impl Fn(u64) + Sync {
     move |n| {
-        run_split(
-            n,
-            threads,
-            |_, n| n,
-            |n| {
-                for _ in 0..n {
-                    op();
-                }
-            },
-        )
+        for _ in 0..n {
+            op();
+        }
     }
+}
+
+/// About as long as a verification, and nothing but arithmetic on registers (xorshift): no
+/// memory, no allocation, no shared state, so its scaling is the machine's own.
+fn register_loop() {
+    let mut x = black_box(0x9e37_79b9_7f4a_7c15_u64);
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    black_box(x);
 }
 
 criterion_group! {

@@ -13,7 +13,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use std::sync::Barrier;
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use attest_core::{
@@ -131,39 +131,194 @@ pub fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
 
-/// Splits `iters` operations over `threads` OS threads and returns the wall time from the
-/// moment all threads are ready until the last one finishes: criterion's `iter_custom` then
-/// reports wall time per operation, whose inverse is the throughput of all threads together.
+/// Threads that live for a whole measurement and run blocks of operations on command, as a
+/// server's threads do.
 ///
-/// `prepare(thread, count)` builds each thread's state outside the timing (tokens, a random
-/// generator); `work(state)` performs that thread's `count` operations.
-pub fn run_split<S, P, W>(iters: u64, threads: usize, prepare: P, work: W) -> Duration
+/// Spawning new threads for every block made the two threads of a block share one core until
+/// the scheduler moved one of them: on a 2-vCPU guest, a register-only loop then scaled only
+/// 1.71–1.81× (docs/PERFORMANCE.md, 2026-12-07, session 9). A block's time is taken by the
+/// workers' own clocks, from the moment the first one starts its operations until the last one
+/// finishes, so that how soon the scheduler wakes the thread that commands them does not count.
+/// Dropping `Workers` ends its threads.
+pub struct Workers {
+    threads: Vec<Worker>,
+}
+
+/// One worker thread's channels.
+struct Worker {
+    commands: mpsc::Sender<Command>,
+    replies: mpsc::Receiver<Reply>,
+}
+
+enum Command {
+    /// Build the state for this many operations (outside the timing), then report `Ready`.
+    Prepare(u64),
+    /// Perform them, then report when it started and finished.
+    Go,
+}
+
+enum Reply {
+    Ready,
+    Done(Instant, Instant),
+}
+
+impl Workers {
+    /// Starts `threads` threads in `scope` (at least one). For each block, thread `i` builds its
+    /// state with `prepare(i, count)` outside the timing (tokens, a random generator), then
+    /// performs its `count` operations with `work(state)`.
+    pub fn start<'scope, 'env, S, P, W>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        threads: usize,
+        prepare: &'env P,
+        work: &'env W,
+    ) -> Workers
+    where
+        P: Fn(usize, u64) -> S + Sync,
+        W: Fn(S) + Sync,
+    {
+        let threads = (0..threads.max(1))
+            .map(|thread| {
+                let (commands, inbox) = mpsc::channel();
+                let (outbox, replies) = mpsc::channel();
+                scope.spawn(move || {
+                    pin_to_cpu(thread);
+                    let mut state = None;
+                    while let Ok(command) = inbox.recv() {
+                        let reply = match command {
+                            Command::Prepare(count) => {
+                                state = Some(prepare(thread, count));
+                                Reply::Ready
+                            }
+                            Command::Go => {
+                                let started = Instant::now();
+                                if let Some(state) = state.take() {
+                                    work(state);
+                                }
+                                Reply::Done(started, Instant::now())
+                            }
+                        };
+                        if outbox.send(reply).is_err() {
+                            break;
+                        }
+                    }
+                });
+                Worker { commands, replies }
+            })
+            .collect();
+        Workers { threads }
+    }
+
+    /// Runs `iters` operations split over the threads, and returns the wall time from the first
+    /// thread's start to the last one's finish: criterion's `iter_custom` then reports wall time
+    /// per operation, whose inverse is the throughput of all threads together.
+    ///
+    /// # Errors
+    /// When a worker thread has stopped (its `prepare` or `work` panicked).
+    pub fn run(&self, iters: u64) -> Result<Duration, BoxError> {
+        let counts = shares(iters, self.threads.len());
+        for (worker, count) in self.threads.iter().zip(counts) {
+            worker.command(Command::Prepare(count))?;
+        }
+        for worker in &self.threads {
+            worker.reply()?;
+        }
+        for worker in &self.threads {
+            worker.command(Command::Go)?;
+        }
+        let mut span: Option<(Instant, Instant)> = None;
+        for worker in &self.threads {
+            let Reply::Done(started, finished) = worker.reply()? else {
+                return Err("a worker answered Go with Ready".into());
+            };
+            span = Some(span.map_or((started, finished), |(first, last)| {
+                (first.min(started), last.max(finished))
+            }));
+        }
+        Ok(span.map_or(Duration::ZERO, |(first, last)| {
+            last.saturating_duration_since(first)
+        }))
+    }
+}
+
+impl Worker {
+    fn command(&self, command: Command) -> Result<(), BoxError> {
+        self.commands
+            .send(command)
+            .map_err(|_| "a benchmark worker thread stopped".into())
+    }
+
+    fn reply(&self) -> Result<Reply, BoxError> {
+        self.replies
+            .recv()
+            .map_err(|_| "a benchmark worker thread stopped".into())
+    }
+}
+
+/// Pins the calling thread to the `index`-th CPU the process may run on (wrapping around).
+///
+/// A worker that sleeps between blocks is woken by a thread that is still running, and the
+/// scheduler often queued the second worker behind the first on one CPU while the other stood
+/// idle, for about 3 ms of an 8 ms block, until it moved it (session 9). A server's busy
+/// threads do not sleep between requests; pinned workers measure what two cores give. Best
+/// effort: a thread that cannot be pinned runs where the scheduler puts it, and says so.
+#[cfg(target_os = "linux")]
+fn pin_to_cpu(index: usize) {
+    use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+    use nix::unistd::Pid;
+    let this_thread = Pid::from_raw(0);
+    let pinned = sched_getaffinity(this_thread).and_then(|allowed| {
+        let cpus: Vec<usize> = (0..CpuSet::count())
+            .filter(|cpu| allowed.is_set(*cpu).unwrap_or(false))
+            .collect();
+        let Some(cpu) = cpus.get(index.checked_rem(cpus.len()).unwrap_or(0)) else {
+            return Ok(());
+        };
+        let mut only = CpuSet::new();
+        only.set(*cpu)?;
+        sched_setaffinity(this_thread, &only)
+    });
+    if let Err(error) = pinned {
+        eprintln!("attest-bench: worker thread {index} is not pinned to a CPU: {error}");
+    }
+}
+
+/// Pinning is Linux-only here; elsewhere the scheduler places the workers.
+#[cfg(not(target_os = "linux"))]
+fn pin_to_cpu(_index: usize) {}
+
+/// The 2-thread scaling of one workload, by alternation ([`paired`]): `ops` operations on one
+/// [`Workers`] thread, then on two, in turn; the ratio is the 2-thread time ÷ the 1-thread time,
+/// so the scaling factor is its inverse.
+///
+/// # Errors
+/// When a worker thread stops.
+pub fn paired_scaling<S, P, W>(
+    ops: u64,
+    rounds: usize,
+    blocks: usize,
+    prepare: &P,
+    work: &W,
+) -> Result<Paired, BoxError>
 where
-    S: Send,
-    P: Fn(usize, u64) -> S,
+    P: Fn(usize, u64) -> S + Sync,
     W: Fn(S) + Sync,
 {
-    let threads = threads.max(1);
-    let per_thread = shares(iters, threads);
-    let states: Vec<S> = per_thread
-        .iter()
-        .enumerate()
-        .map(|(thread, count)| prepare(thread, *count))
-        .collect();
-    let ready = Barrier::new(threads.saturating_add(1));
-    let started = std::thread::scope(|scope| {
-        for state in states {
-            let (ready, work) = (&ready, &work);
-            scope.spawn(move || {
-                ready.wait();
-                work(state);
-            });
-        }
-        ready.wait();
-        Instant::now()
-        // Leaving the scope joins every thread, so the time below covers the slowest one.
-    });
-    started.elapsed()
+    std::thread::scope(|scope| {
+        let (one, two) = (
+            Workers::start(scope, 1, prepare, work),
+            Workers::start(scope, 2, prepare, work),
+        );
+        // `paired` takes infallible workloads: keep a failure aside and report it after.
+        let failure = std::cell::Cell::new(None);
+        let timed = |workers: &Workers, n| {
+            workers.run(n).unwrap_or_else(|e| {
+                failure.set(Some(e));
+                Duration::ZERO
+            })
+        };
+        let result = paired(ops, rounds, blocks, |n| timed(&one, n), |n| timed(&two, n));
+        failure.into_inner().map_or(Ok(result), Err)
+    })
 }
 
 /// Two workloads measured alternately, in short blocks, so that a burst of load from another

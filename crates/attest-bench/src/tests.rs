@@ -11,17 +11,33 @@ fn shares_cover_every_operation_nearly_evenly() {
 }
 
 #[test]
-fn run_split_runs_every_share() {
+fn workers_run_every_share_on_their_own_threads() {
     let done = std::sync::atomic::AtomicU64::new(0);
-    run_split(
-        10,
-        2,
-        |_, count| count,
-        |count| {
-            done.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
-        },
-    );
-    assert_eq!(done.into_inner(), 10);
+    let prepare = |thread: usize, count: u64| (thread, count);
+    let work = |(_, count): (usize, u64)| {
+        done.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+    };
+    std::thread::scope(|scope| {
+        let workers = Workers::start(scope, 2, &prepare, &work);
+        workers.run(10).unwrap();
+        workers.run(7).unwrap();
+    });
+    assert_eq!(done.into_inner(), 17);
+}
+
+#[test]
+fn a_worker_that_panics_is_an_error_not_a_hang() {
+    let prepare = |_: usize, count: u64| count;
+    let work = |count: u64| assert!(count < 5, "a broken workload");
+    let outcome = std::panic::catch_unwind(|| {
+        std::thread::scope(|scope| {
+            let workers = Workers::start(scope, 2, &prepare, &work);
+            assert!(workers.run(4).is_ok());
+            workers.run(20).map(|_| ()).map_err(|e| e.to_string())
+        })
+    });
+    // The scope re-raises the worker's panic once every thread has ended.
+    assert!(outcome.is_err());
 }
 
 #[test]
