@@ -136,7 +136,7 @@ pub fn rng(seed: u64) -> ChaCha20Rng {
 ///
 /// Spawning new threads for every block made the two threads of a block share one core until
 /// the scheduler moved one of them: on a 2-vCPU guest, a register-only loop then scaled only
-/// 1.71–1.81× (docs/PERFORMANCE.md, 2026-12-07, session 9). A block's time is taken by the
+/// 1.71–1.91× (docs/PERFORMANCE.md, 2026-12-07, session 9). A block's time is taken by the
 /// workers' own clocks, from the moment the first one starts its operations until the last one
 /// finishes, so that how soon the scheduler wakes the thread that commands them does not count.
 /// Dropping `Workers` ends its threads.
