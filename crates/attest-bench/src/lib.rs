@@ -291,7 +291,8 @@ fn pin_to_cpu(_index: usize) {}
 /// so the scaling factor is its inverse.
 ///
 /// # Errors
-/// When a worker thread stops.
+/// When a worker thread stops. If it stopped by panicking, the scope re-raises that panic once
+/// every thread has ended, as `std::thread::scope` does.
 pub fn paired_scaling<S, P, W>(
     ops: u64,
     rounds: usize,
