@@ -26,15 +26,13 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use attest_bench::mcp::{self, Variant, Whoami};
+use attest_bench::mcp::{self, Variant};
 use attest_bench::{AUDIENCE, ISSUER, builder};
 use attest_core::SigningKey;
 use attest_mcp_server::{AttestationGate, Enforcement, Verifier};
 use attest_protocol::Carriers;
-use axum::serve::ListenerExt;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rmcp::model::{ClientCapabilities, ClientJsonRpcMessage};
-use rmcp::transport::StreamableHttpClientTransport;
 use tokio::runtime::Runtime;
 
 struct Minter {
@@ -70,18 +68,6 @@ fn gate(enforcement: Enforcement) -> AttestationGate {
         .build()
         .unwrap();
     AttestationGate::new(verifier, enforcement)
-}
-
-async fn serve(app: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // Without TCP_NODELAY, the end of an SSE response waits for the client's delayed ACK on a
-    // keep-alive connection (Nagle): about 20-40 ms per request instead of well under 1 ms.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 /// POSTs each stateless body in turn on one keep-alive connection; checks each answer.
@@ -173,11 +159,9 @@ impl Setup {
             .build()
             .unwrap();
         let (gate, optional_gate) = (gate(Enforcement::Required), gate(Enforcement::Optional));
-        let router =
-            |gate: &AttestationGate| attest_mcp_server::http::router(|| Whoami, gate.clone());
-        let plain = rt.block_on(serve(mcp::plain_router()));
-        let gated = rt.block_on(serve(router(&gate)));
-        let optional_gated = rt.block_on(serve(router(&optional_gate)));
+        let serve = |gate| rt.block_on(mcp::serve(mcp::router(gate))).unwrap();
+        let (plain, gated, optional_gated) =
+            (serve(None), serve(Some(&gate)), serve(Some(&optional_gate)));
         Setup {
             rt,
             gate,
@@ -224,8 +208,7 @@ impl Setup {
         let url = format!("http://{addr}/mcp");
         timed(&self.rt, async {
             for capabilities in capabilities {
-                let transport = StreamableHttpClientTransport::from_uri(url.as_str());
-                let text = mcp::session(transport, capabilities).await.unwrap();
+                let text = mcp::http_session(&url, capabilities).await.unwrap();
                 assert_eq!(text, variant.expected());
             }
         })

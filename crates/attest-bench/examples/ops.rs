@@ -17,12 +17,15 @@
 //! `ops full_flow --seconds 2` with the Python script. Operations: `floor_sign`,
 //! `floor_verify_strict`, `floor` (sign + `verify_strict`),
 //! `create`, `parse`, `verify`, `create_verify`, `replay` (a `MemoryReplayStore::check`),
-//! `full_flow`; and whole MCP sessions over a duplex (count mode only): `duplex_plain`,
-//! `duplex_attested`, `duplex_attested_one_carrier`, `duplex_gate_no_token` (the gate under
-//! policy `optional` and no token: what the wrapper costs without verifying) and
-//! `duplex_carried` (the token in both carriers to the plain handler, which ignores it: what
-//! carrying it costs rmcp alone). Every session mode mints the same tokens, so that the
-//! difference between two of them is what attestation adds inside the session.
+//! `full_flow`; and whole MCP sessions (count mode only), over an in-process duplex
+//! (`duplex_*`) or over streamable HTTP on 127.0.0.1 with a new connection each (`http_*`):
+//! `*_plain`, `*_attested`, `*_attested_one_carrier`, `*_gate_no_token` (the gate under
+//! policy `optional` and no token: what the wrapper costs without verifying) and `*_carried`
+//! (the token in both carriers to the plain handler, which ignores it: what carrying it costs
+//! rmcp alone). Every session mode mints the same tokens, so that the difference between two of
+//! them is what attestation adds inside the session. valgrind's DHAT counts their allocations
+//! the same way: `valgrind --tool=dhat target/release/examples/ops http_attested 60`, less the
+//! same at 20, divided by 40.
 //!
 //! The proof operations (issue #10, as `attest-mcp-server`'s `proof` bench) sign their N single-use
 //! proofs first, so count only the measured function (count mode only):
@@ -99,22 +102,26 @@ fn main() {
         .unwrap();
     let until = now.saturating_add(330);
 
-    let session = match op.as_str() {
-        "duplex_plain" => Some(Variant::Plain),
-        "duplex_attested" => Some(Variant::Attested(Carriers::Both)),
-        "duplex_attested_one_carrier" => Some(Variant::Attested(Carriers::Extensions)),
-        "duplex_gate_no_token" => Some(Variant::GateWithoutToken),
-        "duplex_carried" => Some(Variant::Carried),
-        _ => None,
-    };
-    if let Some(session) = session {
+    let session = ["duplex", "http"].into_iter().find_map(|transport| {
+        let kind = op.strip_prefix(transport)?.strip_prefix('_')?;
+        let variant = match kind {
+            "plain" => Variant::Plain,
+            "attested" => Variant::Attested(Carriers::Both),
+            "attested_one_carrier" => Variant::Attested(Carriers::Extensions),
+            "gate_no_token" => Variant::GateWithoutToken,
+            "carried" => Variant::Carried,
+            _ => return None,
+        };
+        Some((transport == "http", variant))
+    });
+    if let Some((http, session)) = session {
         if seconds.is_some() {
             eprintln!(
                 "ops: {op} counts instructions only: give a number of sessions, not --seconds"
             );
             std::process::exit(2);
         }
-        sessions(n, session, &template, &key, now);
+        sessions(n, http, session, &template, &key, now);
         return;
     }
     if op.starts_with("proof") {
@@ -179,9 +186,11 @@ fn main() {
     }
 }
 
-/// `n` duplex sessions of kind `session`, minting `n` tokens in every case.
+/// `n` sessions of kind `session`, over streamable HTTP if `http`, else over a duplex; minting
+/// `n` tokens in every case.
 fn sessions(
     n: u64,
+    http: bool,
     session: Variant,
     template: &attest_core::TokenBuilder,
     key: &attest_core::SigningKey,
@@ -208,11 +217,18 @@ fn sessions(
         .enforcement()
         .map(|enforcement| AttestationGate::new(verifier, enforcement));
     rt.block_on(async {
+        let url = if http {
+            let addr = mcp::serve(mcp::router(gate.as_ref())).await.unwrap();
+            Some(format!("http://{addr}/mcp"))
+        } else {
+            None
+        };
         for capabilities in capabilities {
-            let text = mcp::duplex_session(gate.as_ref(), capabilities)
-                .await
-                .unwrap();
-            assert_eq!(text, session.expected());
+            let text = match &url {
+                Some(url) => mcp::http_session(url, capabilities).await,
+                None => mcp::duplex_session(gate.as_ref(), capabilities).await,
+            };
+            assert_eq!(text.unwrap(), session.expected());
         }
     });
 }
