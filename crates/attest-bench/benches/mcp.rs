@@ -159,7 +159,7 @@ impl Setup {
             .build()
             .unwrap();
         let (gate, optional_gate) = (gate(Enforcement::Required), gate(Enforcement::Optional));
-        let serve = |gate| rt.block_on(mcp::serve(mcp::router(gate))).unwrap();
+        let serve = |gate| rt.block_on(attest_bench::serve(mcp::router(gate))).unwrap();
         let (plain, gated, optional_gated) =
             (serve(None), serve(Some(&gate)), serve(Some(&optional_gate)));
         Setup {

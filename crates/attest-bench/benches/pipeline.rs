@@ -54,14 +54,10 @@ impl Issuer {
     fn start(rt: &Runtime) -> Issuer {
         let key = SigningKey::from_seed(&SEED, KID).unwrap();
         let ring = KeyRing::new(key.clone());
-        let url = rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            tokio::spawn(
-                async move { axum::serve(listener, publish::router(ring)).await.unwrap() },
-            );
-            format!("http://{addr}")
-        });
+        let addr = rt
+            .block_on(attest_bench::serve(publish::router(ring)))
+            .unwrap();
+        let url = format!("http://{addr}");
         let observer = Observer::builder()
             .trusted_issuer(url.as_str())
             .build()

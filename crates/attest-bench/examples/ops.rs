@@ -218,7 +218,9 @@ fn sessions(
         .map(|enforcement| AttestationGate::new(verifier, enforcement));
     rt.block_on(async {
         let url = if http {
-            let addr = mcp::serve(mcp::router(gate.as_ref())).await.unwrap();
+            let addr = attest_bench::serve(mcp::router(gate.as_ref()))
+                .await
+                .unwrap();
             Some(format!("http://{addr}/mcp"))
         } else {
             None

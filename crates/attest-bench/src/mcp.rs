@@ -1,13 +1,11 @@
 //! MCP fixtures: one application handler served with and without attestation, and the
 //! messages a client sends.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use attest_mcp_server::AttestationGate;
 use attest_mcp_server::AttestationStatus;
 use attest_protocol::{Carriers, ClientAttestation, EXTENSION_ID, Enforcement};
-use axum::serve::ListenerExt;
 use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
@@ -205,22 +203,6 @@ pub fn router(gate: Option<&AttestationGate>) -> axum::Router {
         Some(gate) => attest_mcp_server::http::router(|| Whoami, gate.clone()),
         None => plain_router(),
     }
-}
-
-/// Serves `app` on a free port of 127.0.0.1 from a task of the current runtime; its address.
-///
-/// # Errors
-/// When no port can be bound.
-pub async fn serve(app: axum::Router) -> Result<SocketAddr, BoxError> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    // Without TCP_NODELAY, the end of an SSE response waits for the client's delayed ACK on a
-    // keep-alive connection (Nagle): about 20-40 ms per request instead of well under 1 ms.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
 }
 
 /// The plain server, without any gate: `/mcp` with rmcp's streamable-HTTP service and the same
