@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use attest_bench::{
-    AUDIENCE, ISSUER, Workers, builder, jwt, paired, paired_scaling, record_paired,
+    AUDIENCE, ISSUER, Scaling, Workers, builder, jwt, paired, paired_scaling, record_paired,
+    scalings,
 };
 use attest_cache::{ManualClock, MemoryReplayStore};
 use attest_core::{Policy, SigningKey, TokenBuilder, TrustStore, UnixTime, verify};
@@ -294,51 +295,64 @@ fn paired_ratios(_: &mut Criterion) {
     let what = "full flow ÷ floor sign + verify_strict";
     record_paired("full_flow_vs_floor", what, &result).unwrap();
 
-    // Scaling: the same number of operations on 1 and on 2 threads (`paired_scaling`); ratio
-    // = 2-thread time ÷ 1-thread time, so the scaling factor is its inverse. First what the
-    // machine itself allows: a loop that never leaves the registers.
-    let result = paired_scaling(400, 30, 6, &count, &repeat(register_loop)).unwrap();
-    let what = "a loop in registers (the machine's own scaling): 2 threads ÷ 1 thread, time per op";
-    record_paired("scaling_machine", what, &result).unwrap();
-    let verify_one = || {
+    // Scaling: the same number of operations on 1 and on 2 threads; ratio = 2-thread time ÷
+    // 1-thread time, so the scaling factor is its inverse. All in the same rounds (`scalings`),
+    // beside two controls of what the machine itself gives two threads at that moment: a loop
+    // of shifts in registers, and a loop of multiplications in registers.
+    let verify_one = repeat(|| {
         verify(black_box(token), &f.trust, &f.policy, f.now).unwrap();
-    };
-    let result = paired_scaling(400, 30, 6, &count, &repeat(verify_one)).unwrap();
-    record_paired(
-        "scaling_verify",
-        "verify: 2 threads ÷ 1 thread, time per op",
-        &result,
-    )
-    .unwrap();
-    // Its control: `verify_strict` alone of the same token's signing input, measured the same
-    // way right after it.
+    });
+    // The floor's control of `verify`: `verify_strict` alone of the same token's signing input.
     let signing_input = token.rsplit_once('.').unwrap().0.as_bytes();
     let signature = &dalek.sign(signing_input);
-    let verify_strict_one = || {
+    let verify_strict_one = repeat(|| {
         dalek_public
             .verify_strict(black_box(signing_input), signature)
             .unwrap();
-    };
-    let result = paired_scaling(400, 30, 6, &count, &repeat(verify_strict_one)).unwrap();
-    let what = "floor verify_strict: 2 threads ÷ 1 thread, time per op";
-    record_paired("scaling_floor_verify_strict", what, &result).unwrap();
+    });
     let floor_work = |n: u64| {
         for input in inputs.iter().cycle().take(usize::try_from(n).unwrap()) {
             let signature = dalek.sign(black_box(input));
             dalek_public.verify_strict(input, &signature).unwrap();
         }
     };
-    let result = paired_scaling(400, 30, 6, &count, &floor_work).unwrap();
-    let what = "floor sign + verify_strict: 2 threads ÷ 1 thread, time per op";
-    record_paired("scaling_floor", what, &result).unwrap();
+    let flow_prepare = |_, n| (n, rng());
     let flow_work = |(n, mut rng): (u64, ChaCha20Rng)| {
         for _ in 0..n {
             f.full_flow(store, &mut rng);
         }
     };
-    let result = paired_scaling(400, 30, 6, &|_, n| (n, rng()), &flow_work).unwrap();
-    let what = "full flow: 2 threads ÷ 1 thread, time per op";
-    record_paired("scaling_full_flow", what, &result).unwrap();
+    let registers = repeat(register_loop);
+    let multiplier = repeat(multiply_loop);
+    let results = std::thread::scope(|scope| {
+        let workloads = [
+            Scaling::start(scope, &count, &registers),
+            Scaling::start(scope, &count, &multiplier),
+            Scaling::start(scope, &count, &verify_one),
+            Scaling::start(scope, &count, &verify_strict_one),
+            Scaling::start(scope, &count, &floor_work),
+            Scaling::start(scope, &flow_prepare, &flow_work),
+        ];
+        scalings(400, 30, 6, &workloads.each_ref()).unwrap()
+    });
+    let names = [
+        (
+            "scaling_machine",
+            "the machine: a chain of shifts in registers",
+        ),
+        (
+            "scaling_machine_multiply",
+            "the machine: chains of multiplications in registers",
+        ),
+        ("scaling_verify", "verify"),
+        ("scaling_floor_verify_strict", "floor verify_strict"),
+        ("scaling_floor", "floor sign + verify_strict"),
+        ("scaling_full_flow", "full flow"),
+    ];
+    for ((name, what), result) in names.into_iter().zip(&results) {
+        let what = format!("{what}: 2 threads ÷ 1 thread, time per op, in the same rounds");
+        record_paired(name, &what, result).unwrap();
+    }
     // The shared memory replay store alone (fresh jtis made outside the timing).
     let jtis = AtomicU64::new(0);
     let fresh_jtis = |_, n| {
@@ -381,6 +395,25 @@ fn register_loop() {
         x ^= x << 17;
     }
     black_box(x);
+}
+
+/// About as long as a verification, and nothing but 64 × 64 → 128-bit multiplications in
+/// registers, eight independent chains of them: it keeps the core's multiplier as busy as field
+/// arithmetic does. No memory, no allocation, no shared state, so on two cores of their own it
+/// scales as `register_loop` does. Where the host at times runs the two CPUs on the two hardware
+/// threads of one core, which share its multiplier, it scales less, and `register_loop`, a
+/// single chain of shifts that leaves most of a core idle, does not show it (session 11 saw
+/// rounds in which two threads of this loop did no more than one).
+#[allow(clippy::cast_possible_truncation)] // the two halves of each product, folded together
+fn multiply_loop() {
+    let mut chains: [u64; 8] = black_box([3, 5, 7, 11, 13, 17, 19, 23]);
+    for _ in 0..8_000 {
+        for chain in &mut chains {
+            let product = u128::from(*chain) * 0x9e37_79b9_7f4a_7c15;
+            *chain = (product as u64) ^ ((product >> 64) as u64);
+        }
+    }
+    black_box(chains);
 }
 
 criterion_group! {

@@ -304,13 +304,82 @@ fn pin_to_cpu(index: usize) {
 #[cfg(not(target_os = "linux"))]
 fn pin_to_cpu(_index: usize) {}
 
-/// The 2-thread scaling of one workload, by alternation ([`paired`]): `ops` operations on one
-/// [`Workers`] thread, then on two, in turn; the ratio is the 2-thread time ÷ the 1-thread time,
-/// so the scaling factor is its inverse.
+/// One workload ready to be measured on one thread and on two: a [`Workers`] of each size.
+pub struct Scaling {
+    one: Workers,
+    two: Workers,
+}
+
+impl Scaling {
+    /// Starts the one-thread and the two-thread [`Workers`] of a workload in `scope`.
+    pub fn start<'scope, 'env, S, P, W>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        prepare: &'env P,
+        work: &'env W,
+    ) -> Scaling
+    where
+        P: Fn(usize, u64) -> S + Sync,
+        W: Fn(S) + Sync,
+    {
+        Scaling {
+            one: Workers::start(scope, 1, prepare, work),
+            two: Workers::start(scope, 2, prepare, work),
+        }
+    }
+}
+
+/// The 2-thread scaling of several workloads, by alternation, **in the same rounds**: every
+/// round runs `blocks` blocks of `ops` operations of each workload on one thread and on two, in
+/// turn ([`alternated`]'s order), so that a stretch of time in which the host gives the two
+/// CPUs less than it did a moment ago hits every workload alike. Each result's ratio is the
+/// 2-thread time ÷ the 1-thread time of one workload, so its scaling factor is the inverse.
 ///
 /// # Errors
 /// When a worker thread stops. If it stopped by panicking, the scope re-raises that panic once
 /// every thread has ended, as `std::thread::scope` does.
+pub fn scalings(
+    ops: u64,
+    rounds: usize,
+    blocks: usize,
+    workloads: &[&Scaling],
+) -> Result<Vec<Paired>, BoxError> {
+    // `alternated` takes infallible workloads: keep a failure aside and report it after.
+    let failure = std::cell::Cell::new(None);
+    let timed = |workers: &Workers, n| {
+        workers.run(n).unwrap_or_else(|e| {
+            failure.set(Some(e));
+            Duration::ZERO
+        })
+    };
+    let times = {
+        let mut sides: Vec<Box<dyn FnMut(u64) -> Duration + '_>> = workloads
+            .iter()
+            .flat_map(|w| -> [Box<dyn FnMut(u64) -> Duration + '_>; 2] {
+                [
+                    Box::new(|n| timed(&w.one, n)),
+                    Box::new(|n| timed(&w.two, n)),
+                ]
+            })
+            .collect();
+        let mut sides: Vec<&mut dyn FnMut(u64) -> Duration> =
+            sides.iter_mut().map(|side| &mut **side as _).collect();
+        alternated_times(ops, rounds, blocks, &mut sides)
+    };
+    let per_op = per_op_us(ops, rounds, blocks);
+    let results = times
+        .chunks_exact(2)
+        .filter_map(|pair| match pair {
+            [one, two] => Some(compare(one, two, per_op)),
+            _ => None,
+        })
+        .collect();
+    failure.into_inner().map_or(Ok(results), Err)
+}
+
+/// The 2-thread scaling of one workload, by alternation: [`scalings`] of it alone.
+///
+/// # Errors
+/// As [`scalings`].
 pub fn paired_scaling<S, P, W>(
     ops: u64,
     rounds: usize,
@@ -323,20 +392,12 @@ where
     W: Fn(S) + Sync,
 {
     std::thread::scope(|scope| {
-        let (one, two) = (
-            Workers::start(scope, 1, prepare, work),
-            Workers::start(scope, 2, prepare, work),
-        );
-        // `paired` takes infallible workloads: keep a failure aside and report it after.
-        let failure = std::cell::Cell::new(None);
-        let timed = |workers: &Workers, n| {
-            workers.run(n).unwrap_or_else(|e| {
-                failure.set(Some(e));
-                Duration::ZERO
-            })
-        };
-        let result = paired(ops, rounds, blocks, |n| timed(&one, n), |n| timed(&two, n));
-        failure.into_inner().map_or(Ok(result), Err)
+        let workload = Scaling::start(scope, prepare, work);
+        let results = scalings(ops, rounds, blocks, &[&workload])?;
+        results
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no scaling measured".into())
     })
 }
 
@@ -395,12 +456,29 @@ pub fn alternated(
     blocks: usize,
     workloads: &mut [&mut dyn FnMut(u64) -> Duration],
 ) -> Vec<Paired> {
+    let times = alternated_times(ops, rounds, blocks, workloads);
+    let per_op = per_op_us(ops, rounds, blocks);
+    let Some((base, others)) = times.split_first() else {
+        return Vec::new();
+    };
+    others
+        .iter()
+        .map(|other| compare(base, other, per_op))
+        .collect()
+}
+
+/// The rounds of [`alternated`]: per workload, its time in each round, in seconds.
+fn alternated_times(
+    ops: u64,
+    rounds: usize,
+    blocks: usize,
+    workloads: &mut [&mut dyn FnMut(u64) -> Duration],
+) -> Vec<Vec<f64>> {
     let (rounds, blocks) = (rounds.max(1), blocks.max(1));
     // One block of each first: caches, allocator, lazily built state.
     for workload in workloads.iter_mut() {
         workload(ops);
     }
-    // Per workload: its time in each round.
     let mut times = vec![Vec::with_capacity(rounds); workloads.len()];
     for _ in 0..rounds {
         let mut round = vec![0.0; workloads.len()];
@@ -417,28 +495,29 @@ pub fn alternated(
             times.push(time);
         }
     }
-    let per_op = 1e6 / (ops as f64 * rounds as f64 * blocks as f64);
-    let Some((base, others)) = times.split_first() else {
-        return Vec::new();
-    };
-    others
-        .iter()
-        .map(|other| {
-            let mut ratios: Vec<f64> = other.iter().zip(base).map(|(o, b)| o / b).collect();
-            ratios.sort_by(f64::total_cmp);
-            let (ci_low, ci_high) = median_interval(&ratios);
-            Paired {
-                base_us: base.iter().sum::<f64>() * per_op,
-                other_us: other.iter().sum::<f64>() * per_op,
-                ratio: ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
-                ratio_low: ratios.first().copied().unwrap_or(f64::NAN),
-                ratio_high: ratios.last().copied().unwrap_or(f64::NAN),
-                ci_low,
-                ci_high,
-                rounds: ratios.len(),
-            }
-        })
-        .collect()
+    times
+}
+
+/// The factor from a workload's total seconds over all rounds to µs per operation.
+fn per_op_us(ops: u64, rounds: usize, blocks: usize) -> f64 {
+    1e6 / (ops as f64 * rounds.max(1) as f64 * blocks.max(1) as f64)
+}
+
+/// `other` against `base`, round by round: the median ratio and its confidence interval.
+fn compare(base: &[f64], other: &[f64], per_op: f64) -> Paired {
+    let mut ratios: Vec<f64> = other.iter().zip(base).map(|(o, b)| o / b).collect();
+    ratios.sort_by(f64::total_cmp);
+    let (ci_low, ci_high) = median_interval(&ratios);
+    Paired {
+        base_us: base.iter().sum::<f64>() * per_op,
+        other_us: other.iter().sum::<f64>() * per_op,
+        ratio: ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
+        ratio_low: ratios.first().copied().unwrap_or(f64::NAN),
+        ratio_high: ratios.last().copied().unwrap_or(f64::NAN),
+        ci_low,
+        ci_high,
+        rounds: ratios.len(),
+    }
 }
 
 /// A 95% confidence interval for the median of `sorted`, free of any assumption about the

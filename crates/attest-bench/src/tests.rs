@@ -1,6 +1,7 @@
 //! Unit tests of the fixtures.
 
 use super::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[test]
 fn shares_cover_every_operation_nearly_evenly() {
@@ -12,10 +13,10 @@ fn shares_cover_every_operation_nearly_evenly() {
 
 #[test]
 fn workers_run_every_share_on_their_own_threads() {
-    let done = std::sync::atomic::AtomicU64::new(0);
+    let done = AtomicU64::new(0);
     let prepare = |thread: usize, count: u64| (thread, count);
     let work = |(_, count): (usize, u64)| {
-        done.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+        done.fetch_add(count, Ordering::Relaxed);
     };
     std::thread::scope(|scope| {
         let workers = Workers::start(scope, 2, &prepare, &work);
@@ -23,6 +24,33 @@ fn workers_run_every_share_on_their_own_threads() {
         workers.run(7).unwrap();
     });
     assert_eq!(done.into_inner(), 17);
+}
+
+#[test]
+fn scalings_run_every_workload_on_one_thread_and_on_two_in_the_same_rounds() {
+    let (first, second) = (AtomicU64::new(0), AtomicU64::new(0));
+    let prepare = |_: usize, count: u64| count;
+    let (count_first, count_second) = (
+        |count: u64| {
+            first.fetch_add(count, Ordering::Relaxed);
+        },
+        |count: u64| {
+            second.fetch_add(count, Ordering::Relaxed);
+        },
+    );
+    let results = std::thread::scope(|scope| {
+        let workloads = [
+            Scaling::start(scope, &prepare, &count_first),
+            Scaling::start(scope, &prepare, &count_second),
+        ];
+        scalings(10, 3, 2, &workloads.each_ref()).unwrap()
+    });
+    assert_eq!(results.len(), 2, "one result per workload");
+    assert!(results.iter().all(|r| r.rounds == 3));
+    // Per workload and per side (one thread, two): a warm-up block, then 3 rounds of 2 blocks.
+    let per_workload = 2 * (10 + 3 * 2 * 10);
+    assert_eq!(first.into_inner(), per_workload);
+    assert_eq!(second.into_inner(), per_workload);
 }
 
 #[test]
