@@ -616,8 +616,8 @@ fn throughput_block(m: &Measurements) -> String {
          row verifies the same token as attest-core's `verify` row. The two machine rows are \
          controls with no memory and no shared state: the chain of shifts leaves most of a core \
          idle, while the multiplications keep its multiplier as busy as field arithmetic does. \
-         Where the host runs the two CPUs as the two hardware threads of one core, only the \
-         second shows it.",
+         Where the host lets another busy hardware thread (the guest's other CPU, or another \
+         guest's) share a core with one of the two, only the second shows it.",
         rounds(m.paired("scaling_verify")),
     );
     out.push_str("\n![throughput against thread count](perf-throughput.svg)\n");

@@ -400,10 +400,11 @@ fn register_loop() {
 /// About as long as a verification, and nothing but 64 × 64 → 128-bit multiplications in
 /// registers, eight independent chains of them: it keeps the core's multiplier as busy as field
 /// arithmetic does. No memory, no allocation, no shared state, so on two cores of their own it
-/// scales as `register_loop` does. Where the host at times runs the two CPUs on the two hardware
-/// threads of one core, which share its multiplier, it scales less, and `register_loop`, a
-/// single chain of shifts that leaves most of a core idle, does not show it (session 11 saw
-/// rounds in which two threads of this loop did no more than one).
+/// scales as `register_loop` does. Where the host lets another busy hardware thread (the guest's
+/// other CPU, or another guest's) share a core, and so its multiplier, with one of the two, it
+/// scales less, and `register_loop`, a single chain of shifts that leaves most of a core idle,
+/// does not show it (session 11 saw rounds in which two threads of this loop did no more than
+/// one).
 #[allow(clippy::cast_possible_truncation)] // the two halves of each product, folded together
 fn multiply_loop() {
     let mut chains: [u64; 8] = black_box([3, 5, 7, 11, 13, 17, 19, 23]);
